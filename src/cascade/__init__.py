@@ -1,0 +1,1 @@
+"""cascade: a DuckLake lakehouse for CGM data."""

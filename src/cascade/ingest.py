@@ -1,0 +1,166 @@
+"""Run a dlt load into `<lake>.raw` and measure what it did.
+
+dlt's native `ducklake` destination is configured from the same Settings as every other part:
+its connections run cascade's own session statements (retry settings, secrets, then the ATTACH
+under the lake alias), so dlt's own ATTACH IF NOT EXISTS finds the lake already attached and the
+catalog password never appears in an ATTACH path.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dlt
+from dlt.common.configuration.specs import AwsCredentials
+from dlt.common.storages.configuration import FilesystemConfiguration
+from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
+
+from cascade.lake.connection import connect, session_statements
+from cascade.settings import Settings
+from cascade.sources.nightscout import FetchStats
+
+RAW_SCHEMA = "raw"
+
+
+@dataclass
+class TableCounts:
+    """Rows one load wrote to a raw table: `inserted` are new keys, `updated` existed before."""
+
+    loaded: int = 0
+    inserted: int = 0
+    updated: int = 0
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did: per table counts, bad records, seconds per stage, lake facts."""
+
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    fetched: int = 0
+    bad_records: int = 0
+    duplicates: int = 0
+    fetch_seconds: float = 0.0
+    load_seconds: float = 0.0
+    seconds: float = 0.0
+    snapshot_id: int | None = None
+    data_files: int = 0
+    load_id: str | None = None
+
+    @property
+    def inserted(self) -> int:
+        return sum(t.inserted for t in self.tables.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(t.updated for t in self.tables.values())
+
+
+def destination(settings: Settings):
+    """dlt's `ducklake` destination bound to the lake that `settings` describe."""
+    if settings.catalog is not None:
+        catalog = settings.catalog
+        # the password stays out: the catalog secret in `statements` authenticates
+        catalog_url = f"postgres://{catalog.user}@{catalog.host}:{catalog.port}/{catalog.database}"
+        storage = FilesystemConfiguration(
+            bucket_url=settings.lake_data_path,
+            credentials=AwsCredentials(
+                aws_access_key_id=_plain(settings.s3_access_key_id),
+                aws_secret_access_key=_plain(settings.s3_secret_access_key),
+                region_name=settings.s3_region,
+                endpoint_url=settings.s3_endpoint,
+            ),
+        )
+    else:
+        catalog_url = f"sqlite:///{settings.catalog_path}"
+        storage = FilesystemConfiguration(bucket_url=Path(settings.lake_data_path).as_uri())
+    credentials = DuckLakeCredentials(
+        ducklake_name=settings.lake_alias,
+        metadata_schema=settings.metadata_schema,
+        catalog=catalog_url,
+        storage=storage,
+    )
+    credentials.statements = session_statements(settings)
+    return dlt.destinations.ducklake(credentials=credentials)
+
+
+def _plain(secret) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _snapshot(con, alias: str) -> int:
+    return con.execute(f"select max(snapshot_id) from ducklake_snapshots('{alias}')").fetchone()[0]
+
+
+def _existing_tables(con, alias: str, snapshot: int) -> set[str]:
+    rows = con.execute(
+        f"select table_name from __ducklake_metadata_{alias}.ducklake_table t "
+        f"join __ducklake_metadata_{alias}.ducklake_schema s using (schema_id) "
+        f"where s.schema_name = '{RAW_SCHEMA}' and t.begin_snapshot <= {snapshot} "
+        f"and (t.end_snapshot is null or t.end_snapshot > {snapshot})"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _measure(con, settings: Settings, before: int, load_id: str, tables: list[str]) -> IngestResult:
+    alias = settings.lake_alias
+    result = IngestResult(load_id=load_id, snapshot_id=_snapshot(con, alias))
+    existed = _existing_tables(con, alias, before)
+    for table in tables:
+        qualified = f"{alias}.{RAW_SCHEMA}.{table}"
+        loaded = con.execute(
+            f"select count(*) from {qualified} where _dlt_load_id = ?", [load_id]
+        ).fetchone()[0]
+        updated = 0
+        if table in existed and loaded:
+            updated = con.execute(
+                f"select count(*) from {qualified} n where n._dlt_load_id = ? and exists ("
+                f"select 1 from {qualified} as o at (version => {before}) "
+                "where o.subject_id = n.subject_id and o.record_key = n.record_key)",
+                [load_id],
+            ).fetchone()[0]
+        result.tables[table] = TableCounts(loaded, loaded - updated, updated)
+    result.data_files = con.execute(
+        f"select count(*) from __ducklake_metadata_{alias}.ducklake_data_file "
+        f"where begin_snapshot > {before}"
+    ).fetchone()[0]
+    return result
+
+
+def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
+    """Load `source` into `<lake>.raw` by merge and return what happened.
+
+    Each run gets its own dlt working directory and staging dataset, so concurrent runs
+    (several partitions at once on PostgreSQL) never share local state or staging tables.
+    """
+    started = time.perf_counter()
+    with connect(settings) as con:
+        before = _snapshot(con, settings.lake_alias)
+    run_tag = uuid.uuid4().hex[:12]
+    # Arrow tables carry no _dlt_load_id unless asked; measuring the load needs it
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    with tempfile.TemporaryDirectory(prefix="cascade-dlt-") as workdir:
+        pipeline = dlt.pipeline(
+            pipeline_name=f"cascade_{run_tag}",
+            pipelines_dir=workdir,
+            destination=destination(settings),
+            dataset_name=RAW_SCHEMA,
+            progress=None,
+        )
+        pipeline.config.restore_from_destination = False
+        info = pipeline.run(source, loader_file_format="parquet")
+        load_id = info.loads_ids[-1] if info.loads_ids else None
+        tables = sorted(pipeline.last_trace.last_normalize_info.row_counts) if load_id else []
+    tables = [t for t in tables if not t.startswith("_dlt")]
+    with connect(settings) as con:
+        result = _measure(con, settings, before, load_id, tables) if load_id else IngestResult()
+    result.fetched = sum(stats.fetched.values())
+    result.bad_records = stats.bad_records
+    result.duplicates = sum(stats.duplicates.values())
+    result.seconds = time.perf_counter() - started
+    result.fetch_seconds = stats.seconds
+    result.load_seconds = result.seconds - stats.seconds
+    return result

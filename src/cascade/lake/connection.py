@@ -1,0 +1,162 @@
+"""Open the lake: a fresh in-memory DuckDB that attaches DuckLake under one alias.
+
+Every statement here is built by a pure function so it can be unit-tested and shared with dlt
+(which runs the same statements on each connection it opens). Passwords and keys only ever go
+into `CREATE SECRET`, never into an ATTACH path, so `PRAGMA database_list` and logs stay clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+from cascade.lake.extensions import install_extensions
+from cascade.settings import LAYERS, Settings
+
+CATALOG_SECRET = "cascade_catalog"
+S3_SECRET = "cascade_s3"
+# Commit conflicts between concurrent writers are retried by DuckLake itself.
+RETRY_SETTINGS = {
+    "ducklake_max_retry_count": 100,
+    "ducklake_retry_wait_ms": 50,
+    "ducklake_retry_backoff": 1.5,
+}
+# Fail fast on an unreachable endpoint instead of DuckDB's 30 s x 3 retries.
+HTTP_SETTINGS = {"http_timeout": 10, "http_retries": 2, "http_retry_wait_ms": 200}
+PG_CONNECT_TIMEOUT_S = 10
+
+
+class LakeError(RuntimeError):
+    """The lake could not be opened; the message says why and what to set."""
+
+
+def quote(value: str) -> str:
+    """A single-quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def secret_statements(settings: Settings) -> list[str]:
+    """CREATE SECRET statements for the scale profile (they hold secrets: never log them)."""
+    statements = []
+    catalog = settings.catalog
+    if catalog is not None:
+        statements.append(
+            f"create or replace secret {CATALOG_SECRET} (type postgres, "
+            f"host {quote(catalog.host)}, port {catalog.port}, "
+            f"database {quote(catalog.database)}, user {quote(catalog.user)}, "
+            f"password {quote(catalog.password.get_secret_value())})"
+        )
+    if settings.data_path and settings.data_path.startswith("s3://"):
+        options = [
+            "type s3",
+            "provider config",
+            f"region {quote(settings.s3_region)}",
+            f"url_style {quote(settings.s3_url_style)}",
+            f"use_ssl {str(settings.s3_use_ssl).lower()}",
+            f"scope {quote(settings.data_path)}",
+        ]
+        if settings.s3_endpoint:
+            endpoint = settings.s3_endpoint.split("://", 1)[-1].rstrip("/")
+            options.append(f"endpoint {quote(endpoint)}")
+        if settings.s3_access_key_id and settings.s3_secret_access_key:
+            options.append(f"key_id {quote(settings.s3_access_key_id.get_secret_value())}")
+            options.append(f"secret {quote(settings.s3_secret_access_key.get_secret_value())}")
+        statements.append(f"create or replace secret {S3_SECRET} ({', '.join(options)})")
+    return statements
+
+
+def attach_statement(settings: Settings, read_only: bool = False) -> str:
+    """The ATTACH of the lake under `settings.lake_alias`; it holds no secret."""
+    options = [f"data_path {quote(settings.lake_data_path)}"]
+    if settings.catalog is not None:
+        path = f"ducklake:postgres:connect_timeout={PG_CONNECT_TIMEOUT_S}"
+        options += [f"meta_secret {CATALOG_SECRET}", f"metadata_schema {quote(settings.metadata_schema)}"]
+    else:
+        path = f"ducklake:sqlite:{settings.catalog_path}"
+        options += ["meta_journal_mode 'WAL'", "meta_busy_timeout 10000"]
+    if read_only:
+        options += ["read_only", "create_if_not_exists false"]
+    else:
+        options.append("create_if_not_exists true")
+    return f"attach if not exists {quote(path)} as {settings.lake_alias} ({', '.join(options)})"
+
+
+def setting_statements(settings: Settings) -> list[str]:
+    """SET statements for DuckLake commit retries, and HTTP timeouts where S3 is used."""
+    # httpfs is loaded only when needed: each load re-verifies a 20 MB signed binary
+    http = HTTP_SETTINGS if settings.profile == "scale" else {}
+    return [f"set {k} = {v}" for k, v in {**RETRY_SETTINGS, **http}.items()]
+
+
+def session_statements(settings: Settings, read_only: bool = False) -> list[str]:
+    """Everything a connection runs to see the lake: settings, secrets, then ATTACH."""
+    return [
+        *setting_statements(settings),
+        *secret_statements(settings),
+        attach_statement(settings, read_only),
+    ]
+
+
+def _open(settings: Settings, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if settings.profile == "local":
+        if read_only and not settings.catalog_path.exists():
+            raise LakeError(
+                f"no lake at {settings.catalog_path}: run `cascade ingest` first "
+                "or set CASCADE_HOME to the folder that holds catalog.sqlite"
+            )
+        if not read_only:
+            settings.catalog_path.parent.mkdir(parents=True, exist_ok=True)
+            (settings.home / "lake").mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:")
+    try:
+        install_extensions(con)
+        for statement in [*setting_statements(settings), *secret_statements(settings)]:
+            con.execute(statement)
+        if settings.profile == "scale":
+            # a bad endpoint or bucket would otherwise surface only at the first write
+            con.execute(f"select count(*) from glob({quote(settings.lake_data_path + '*')})")
+        con.execute(attach_statement(settings, read_only))
+        if not read_only:
+            for layer in LAYERS:
+                con.execute(f"create schema if not exists {settings.lake_alias}.{layer}")
+        con.execute(f"use {settings.lake_alias}")
+    except duckdb.Error as exc:
+        con.close()
+        raise LakeError(explain(settings, exc)) from None
+    return con
+
+
+def explain(settings: Settings, exc: BaseException) -> str:
+    """A redacted, actionable message for a failure to open the lake."""
+    detail = settings.redact(str(exc)).strip().splitlines()[0][:400]
+    where = f"catalog {settings.describe_catalog()}, data {settings.lake_data_path}"
+    hints = []
+    lowered = detail.lower()
+    if "password" in lowered or "authentication" in lowered:
+        hints.append("check the user and password in CASCADE_CATALOG_URL")
+    if "connect" in lowered or "timeout" in lowered or "refused" in lowered:
+        hints.append("is the server running and reachable? check CASCADE_CATALOG_URL / CASCADE_S3_ENDPOINT")
+    if "bucket" in lowered or "s3" in lowered or "http" in lowered:
+        hints.append("does the bucket in CASCADE_DATA_PATH exist, and are the S3 keys right?")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f"could not open the lake ({where}): {detail}{hint}"
+
+
+@contextmanager
+def connect(
+    settings: Settings | None = None, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a fresh in-memory DuckDB with the lake attached as `settings.lake_alias`.
+
+    Read-write mode creates the catalog, data path and the raw/bronze/silver/gold schemas when
+    missing; read-only mode creates nothing. The connection is always closed on exit.
+    """
+    settings = settings or Settings()
+    con = _open(settings, read_only)
+    try:
+        yield con
+    finally:
+        # closing rolls back a transaction left open by an error; a committed one is untouched
+        con.close()
