@@ -11,8 +11,10 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dlt
 from dlt.common.configuration.specs import AwsCredentials
@@ -21,7 +23,9 @@ from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
 from cascade.lake.connection import connect, session_statements
 from cascade.settings import Settings
-from cascade.sources.nightscout import FetchStats
+from cascade.sources.files import load_file
+from cascade.sources.nightscout import COLLECTIONS, FetchStats, nightscout, nightscout_file
+from cascade.sources.nightscout.helpers import NightscoutClient, Window
 
 RAW_SCHEMA = "raw"
 
@@ -49,6 +53,7 @@ class IngestResult:
     snapshot_id: int | None = None
     data_files: int = 0
     load_id: str | None = None
+    dlt_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def inserted(self) -> int:
@@ -154,9 +159,15 @@ def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
         info = pipeline.run(source, loader_file_format="parquet")
         load_id = info.loads_ids[-1] if info.loads_ids else None
         tables = sorted(pipeline.last_trace.last_normalize_info.row_counts) if load_id else []
+        steps = {
+            step.step: (step.finished_at - step.started_at).total_seconds()
+            for step in pipeline.last_trace.steps
+            if step.step in ("extract", "normalize", "load")
+        }
     tables = [t for t in tables if not t.startswith("_dlt")]
     with connect(settings) as con:
         result = _measure(con, settings, before, load_id, tables) if load_id else IngestResult()
+    result.dlt_seconds = steps
     result.fetched = sum(stats.fetched.values())
     result.bad_records = stats.bad_records
     result.duplicates = sum(stats.duplicates.values())
@@ -164,3 +175,46 @@ def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
     result.fetch_seconds = stats.seconds
     result.load_seconds = result.seconds - stats.seconds
     return result
+
+
+def ingest_site(
+    settings: Settings,
+    window: Window,
+    url: str | None = None,
+    subject_id: str | None = None,
+    collections: tuple[str, ...] = COLLECTIONS,
+    on_page: Callable[[str, int], None] | None = None,
+) -> IngestResult:
+    """Fetch `window` from a Nightscout site (default CASCADE_NIGHTSCOUT_URL) into raw."""
+    url = url or settings.nightscout_url
+    if not url:
+        raise ValueError("no Nightscout site: pass --url or set CASCADE_NIGHTSCOUT_URL")
+    client = NightscoutClient(
+        url,
+        api_secret=_plain(settings.nightscout_api_secret),
+        token=_plain(settings.nightscout_token),
+        timeout_s=settings.http_timeout_s,
+        retries=settings.http_retries,
+    )
+    subject = subject_id or settings.subject_id or urlsplit(url).hostname or "default"
+    stats = FetchStats(on_page=on_page)
+    try:
+        source = nightscout(client, window, subject, stats, settings.page_size, collections)
+        return run_load(settings, source, stats)
+    finally:
+        client.close()
+
+
+def ingest_file(
+    settings: Settings,
+    path: Path,
+    window: Window | None = None,
+    utc_offset_minutes: int = 0,
+    on_page: Callable[[str, int], None] | None = None,
+) -> IngestResult:
+    """Load a Nightscout JSON export or an iglu CSV (several subjects) into raw."""
+    records = load_file(path, utc_offset_minutes=utc_offset_minutes)
+    stats = FetchStats(on_page=on_page)
+    collections = tuple(c for c in COLLECTIONS if records.get(c))
+    source = nightscout_file(records, stats, window, settings.page_size, collections)
+    return run_load(settings, source, stats)

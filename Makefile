@@ -1,0 +1,45 @@
+# Two commands on a fresh machine with only python3: `make run` and `make test`.
+# uv comes from PyPI into .cache/tools; the project's venv is built from the committed uv.lock.
+UV_VERSION := 0.13.9
+TOOLS := .cache/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+# never let uv download a Python: the machine's python3 (3.11+) is the one
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test bench lint format dev clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python python3
+	$(BIN)/python -c "from cascade.lake.extensions import ensure_installed; ensure_installed()"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## the main job: demo Nightscout -> lake, on the local profile
+	$(BIN)/cascade run
+
+test: install  ## the whole suite (PostgreSQL + S3 tests included where PostgreSQL is reachable)
+	$(BIN)/pytest
+
+bench: install  ## benchmark scripts that print throughput, ratios and memory
+	$(BIN)/python benchmarks/ingest.py
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+dev: install  ## the Dagster UI
+	$(BIN)/dagster dev -m cascade.definitions
+
+clean:
+	rm -rf $(VENV) .cascade .pytest_cache .ruff_cache

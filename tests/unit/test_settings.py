@@ -1,0 +1,118 @@
+"""Settings: one alias everywhere, identifier validation, secret redaction."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from cascade.lake.connection import attach_statement, secret_statements, session_statements
+from cascade.settings import Settings, redact_url, validate_identifier
+
+PG = "postgresql://cascade:s3cr3t-pw@db.example:5433/lake"
+
+
+def scale(**overrides) -> Settings:
+    values = dict(
+        catalog_url=PG,
+        data_path="s3://bucket/prefix",
+        s3_endpoint="http://127.0.0.1:9000",
+        s3_access_key_id="AKIAEXAMPLEKEY",
+        s3_secret_access_key="wJalrXUtnFEMI-secret",
+        _env_file=None,
+    )
+    return Settings(**{**values, **overrides})
+
+
+def test_local_profile_is_the_default(tmp_path):
+    settings = Settings(home=tmp_path, _env_file=None)
+    assert settings.profile == "local"
+    assert settings.lake_alias == "ducklake"
+    assert settings.catalog_path == (tmp_path / "catalog.sqlite").absolute()
+    assert settings.lake_data_path == str((tmp_path / "lake").absolute()) + "/"
+
+
+def test_environment_selects_the_scale_profile(monkeypatch):
+    monkeypatch.setenv("CASCADE_CATALOG_URL", PG)
+    monkeypatch.setenv("CASCADE_DATA_PATH", "s3://bucket/prefix")
+    settings = Settings(_env_file=None)
+    assert settings.profile == "scale"
+    assert settings.catalog.host == "db.example" and settings.catalog.port == 5433
+    assert settings.lake_data_path == "s3://bucket/prefix/"
+
+
+def test_env_file_is_read(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("CASCADE_LAKE_ALIAS=lake_two\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().lake_alias == "lake_two"
+
+
+@pytest.mark.parametrize("alias", ["ducklake; drop", "1lake", "lake-name", "", "a" * 64])
+def test_alias_must_be_an_identifier(alias):
+    with pytest.raises(ValidationError, match="not a valid SQL identifier"):
+        Settings(lake_alias=alias, _env_file=None)
+
+
+def test_identifier_validation():
+    assert validate_identifier("bronze") == "bronze"
+    with pytest.raises(ValueError, match="schema"):
+        validate_identifier("bronze.x", "schema")
+
+
+def test_half_a_scale_profile_is_rejected():
+    with pytest.raises(ValidationError, match="needs both"):
+        Settings(catalog_url=PG, _env_file=None)
+    with pytest.raises(ValidationError, match="s3://"):
+        Settings(catalog_url=PG, data_path="/tmp/x", _env_file=None)
+    with pytest.raises(ValidationError, match="postgresql://"):
+        Settings(catalog_url="mysql://u:pw@h/db", data_path="s3://b/p", _env_file=None)
+
+
+def test_secrets_are_redacted_in_repr_and_descriptions():
+    settings = scale(nightscout_api_secret="ns-api-secret-1234")
+    shown = repr(settings) + str(settings) + settings.describe_catalog()
+    for secret in ("s3cr3t-pw", "wJalrXUtnFEMI-secret", "AKIAEXAMPLEKEY", "ns-api-secret-1234"):
+        assert secret not in shown
+        assert "***" in settings.redact(f"boom {secret} boom")
+    assert settings.describe_catalog() == "postgresql://cascade:***@db.example:5433/lake"
+
+
+def test_invalid_catalog_url_error_does_not_leak_the_password():
+    with pytest.raises(ValidationError) as info:
+        Settings(catalog_url="mysql://u:leaky-pw@h/db", data_path="s3://b/p", _env_file=None)
+    assert "leaky-pw" not in str(info.value)
+
+
+def test_redact_url():
+    assert redact_url(PG) == "postgresql://cascade:***@db.example:5433/lake"
+    assert redact_url("postgresql://h/db") == "postgresql://h/db"
+
+
+def test_one_alias_in_every_statement():
+    settings = scale(lake_alias="lake_x")
+    attach = attach_statement(settings)
+    assert " as lake_x " in attach
+    assert "metadata_schema 'lake_x'" in attach
+    assert "create_if_not_exists true" in attach
+    assert "data_path 's3://bucket/prefix/'" in attach
+
+
+def test_attach_holds_no_secret_and_secrets_hold_them():
+    settings = scale()
+    attach = attach_statement(settings)
+    assert "s3cr3t-pw" not in attach and "cascade" not in attach.split("meta_secret")[0]
+    secrets = " ".join(secret_statements(settings))
+    assert "s3cr3t-pw" in secrets and "wJalrXUtnFEMI-secret" in secrets
+    assert "endpoint '127.0.0.1:9000'" in secrets and "use_ssl true" in secrets
+
+
+def test_read_only_attach_creates_nothing(tmp_path):
+    settings = Settings(home=tmp_path, _env_file=None)
+    attach = attach_statement(settings, read_only=True)
+    assert "read_only" in attach and "create_if_not_exists false" in attach
+    assert attach.startswith("attach if not exists 'ducklake:sqlite:")
+
+
+def test_session_statements_attach_last(tmp_path):
+    statements = session_statements(scale())
+    assert statements[-1].startswith("attach")
+    assert any(s.startswith("set ducklake_max_retry_count") for s in statements)
