@@ -21,7 +21,7 @@ from dlt.common.configuration.specs import AwsCredentials
 from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
-from cascade.lake.connection import connect, session_statements
+from cascade.lake.connection import connect, metadata_prefix, session_statements
 from cascade.settings import Settings
 from cascade.sources.files import load_file
 from cascade.sources.nightscout import COLLECTIONS, FetchStats, nightscout, nightscout_file
@@ -64,7 +64,7 @@ class IngestResult:
         return sum(t.updated for t in self.tables.values())
 
 
-def destination(settings: Settings):
+def destination(settings: Settings, staging_layout: str = "%s_staging"):
     """dlt's `ducklake` destination bound to the lake that `settings` describe."""
     if settings.catalog is not None:
         catalog = settings.catalog
@@ -89,7 +89,9 @@ def destination(settings: Settings):
         storage=storage,
     )
     credentials.statements = session_statements(settings)
-    return dlt.destinations.ducklake(credentials=credentials)
+    return dlt.destinations.ducklake(
+        credentials=credentials, staging_dataset_name_layout=staging_layout
+    )
 
 
 def _plain(secret) -> str | None:
@@ -100,10 +102,10 @@ def _snapshot(con, alias: str) -> int:
     return con.execute(f"select max(snapshot_id) from ducklake_snapshots('{alias}')").fetchone()[0]
 
 
-def _existing_tables(con, alias: str, snapshot: int) -> set[str]:
+def _existing_tables(con, meta: str, snapshot: int) -> set[str]:
     rows = con.execute(
-        f"select table_name from __ducklake_metadata_{alias}.ducklake_table t "
-        f"join __ducklake_metadata_{alias}.ducklake_schema s using (schema_id) "
+        f"select table_name from {meta}.ducklake_table t "
+        f"join {meta}.ducklake_schema s using (schema_id) "
         f"where s.schema_name = '{RAW_SCHEMA}' and t.begin_snapshot <= {snapshot} "
         f"and (t.end_snapshot is null or t.end_snapshot > {snapshot})"
     ).fetchall()
@@ -113,7 +115,8 @@ def _existing_tables(con, alias: str, snapshot: int) -> set[str]:
 def _measure(con, settings: Settings, before: int, load_id: str, tables: list[str]) -> IngestResult:
     alias = settings.lake_alias
     result = IngestResult(load_id=load_id, snapshot_id=_snapshot(con, alias))
-    existed = _existing_tables(con, alias, before)
+    meta = metadata_prefix(settings)
+    existed = _existing_tables(con, meta, before)
     for table in tables:
         qualified = f"{alias}.{RAW_SCHEMA}.{table}"
         loaded = con.execute(
@@ -129,43 +132,54 @@ def _measure(con, settings: Settings, before: int, load_id: str, tables: list[st
             ).fetchone()[0]
         result.tables[table] = TableCounts(loaded, loaded - updated, updated)
     result.data_files = con.execute(
-        f"select count(*) from __ducklake_metadata_{alias}.ducklake_data_file "
+        f"select count(*) from {meta}.ducklake_data_file "
         f"where begin_snapshot > {before}"
     ).fetchone()[0]
     return result
 
 
-def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
-    """Load `source` into `<lake>.raw` by merge and return what happened.
-
-    Each run gets its own dlt working directory and staging dataset, so concurrent runs
-    (several partitions at once on PostgreSQL) never share local state or staging tables.
-    """
-    started = time.perf_counter()
-    with connect(settings) as con:
-        before = _snapshot(con, settings.lake_alias)
-    run_tag = uuid.uuid4().hex[:12]
+def _run_pipeline(settings: Settings, source, run_tag: str) -> tuple[str | None, list[str], dict]:
+    """Run dlt once in a private working directory; return (load id, raw tables, step seconds)."""
     # Arrow tables carry no _dlt_load_id unless asked; measuring the load needs it
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     with tempfile.TemporaryDirectory(prefix="cascade-dlt-") as workdir:
         pipeline = dlt.pipeline(
             pipeline_name=f"cascade_{run_tag}",
             pipelines_dir=workdir,
-            destination=destination(settings),
+            destination=destination(settings, staging_layout=f"%s_staging_{run_tag}"),
             dataset_name=RAW_SCHEMA,
             progress=None,
         )
+        # every run starts from a fresh working dir on purpose: no state to restore
         pipeline.config.restore_from_destination = False
         info = pipeline.run(source, loader_file_format="parquet")
-        load_id = info.loads_ids[-1] if info.loads_ids else None
-        tables = sorted(pipeline.last_trace.last_normalize_info.row_counts) if load_id else []
-        steps = {
-            step.step: (step.finished_at - step.started_at).total_seconds()
-            for step in pipeline.last_trace.steps
-            if step.step in ("extract", "normalize", "load")
-        }
-    tables = [t for t in tables if not t.startswith("_dlt")]
+        trace = pipeline.last_trace
+    load_id = info.loads_ids[-1] if info.loads_ids else None
+    tables = sorted(t for t in trace.last_normalize_info.row_counts if not t.startswith("_dlt"))
+    steps = {
+        step.step: (step.finished_at - step.started_at).total_seconds()
+        for step in trace.steps
+        if step.step in ("extract", "normalize", "load")
+    }
+    return load_id, (tables if load_id else []), steps
+
+
+def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
+    """Load `source` into `<lake>.raw` by merge and return what happened.
+
+    Each run gets its own dlt working directory and its own staging schema (dropped after),
+    so concurrent runs (several partitions at once on PostgreSQL) never share local state or
+    staging tables: a shared staging table could be emptied by one run between another run's
+    insert and merge.
+    """
+    started = time.perf_counter()
+    run_tag = uuid.uuid4().hex[:12]
     with connect(settings) as con:
+        before = _snapshot(con, settings.lake_alias)
+        try:
+            load_id, tables, steps = _run_pipeline(settings, source, run_tag)
+        finally:
+            con.execute(f"drop schema if exists {RAW_SCHEMA}_staging_{run_tag} cascade")
         result = _measure(con, settings, before, load_id, tables) if load_id else IngestResult()
     result.dlt_seconds = steps
     result.fetched = sum(stats.fetched.values())

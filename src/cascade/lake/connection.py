@@ -83,6 +83,12 @@ def attach_statement(settings: Settings, read_only: bool = False) -> str:
     return f"attach if not exists {quote(path)} as {settings.lake_alias} ({', '.join(options)})"
 
 
+def metadata_prefix(settings: Settings) -> str:
+    """Where DuckLake's own tables (ducklake_snapshot, ducklake_data_file, ...) are queried."""
+    catalog = f"__ducklake_metadata_{settings.lake_alias}"
+    return f"{catalog}.{settings.metadata_schema}" if settings.catalog is not None else catalog
+
+
 def setting_statements(settings: Settings) -> list[str]:
     """SET statements for DuckLake commit retries, and HTTP timeouts where S3 is used."""
     # httpfs is loaded only when needed: each load re-verifies a 20 MB signed binary

@@ -42,8 +42,19 @@ def extension_file(name: str) -> Path:
     return path
 
 
+_installed = False
+
+
 def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
-    """Install (from the wheels, once) and load every extension cascade needs into `con`."""
+    """Install every extension cascade needs from the wheels, once per process.
+
+    Nothing is loaded here: ATTACH and the first S3 access autoload what they use, and each
+    load re-verifies a signed 20–40 MB binary, so loading only what is needed keeps a fresh
+    connection cheap.
+    """
+    global _installed
+    if _installed:
+        return
     installed = {
         row[0]
         for row in con.execute(
@@ -53,7 +64,7 @@ def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
     for name in EXTENSIONS:
         if name not in installed:
             con.execute("install '" + str(extension_file(name)).replace("'", "''") + "'")
-        con.execute(f"load {name}")
+    _installed = True
 
 
 def ensure_installed() -> None:
@@ -61,5 +72,7 @@ def ensure_installed() -> None:
     con = duckdb.connect()
     try:
         install_extensions(con)
+        for name in EXTENSIONS:
+            con.execute(f"load {name}")
     finally:
         con.close()
