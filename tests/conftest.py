@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 from cascade.settings import Settings
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 
 @pytest.fixture(autouse=True)
@@ -139,7 +139,9 @@ def s3_bucket(moto_endpoint: str) -> str:
 
 
 @pytest.fixture
-def scale_settings(pg_database: str, s3_bucket: str, moto_endpoint: str, tmp_path: Path) -> Settings:
+def scale_settings(
+    pg_database: str, s3_bucket: str, moto_endpoint: str, tmp_path: Path
+) -> Settings:
     """Settings of a fresh scale lake: PostgreSQL catalog, data on moto's S3 over HTTP."""
     return Settings(
         home=tmp_path / ".cascade",

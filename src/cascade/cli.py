@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,9 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
         raise CascadeError(f"invalid configuration: {problems}") from None
 
 
@@ -117,11 +119,20 @@ def main() -> None:
 @click.option("--start", help="First day (YYYY-MM-DD, local) or ISO datetime; default 14 days ago.")
 @click.option("--end", help="Day after the last (exclusive); default tomorrow.")
 @click.option("--url", help="Nightscout site (default CASCADE_NIGHTSCOUT_URL).")
-@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A Nightscout JSON export or an iglu CSV (id,time,gl) instead of a site.")
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Nightscout JSON export or an iglu CSV (id,time,gl) instead of a site.",
+)
 @click.option("--subject", help="Subject key for a site (default CASCADE_SUBJECT_ID or its host).")
-@click.option("--utc-offset", type=int, default=0, show_default=True,
-              help="Minutes from UTC of a CSV's wall-clock times (e.g. -300 for UTC-5).")
+@click.option(
+    "--utc-offset",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Minutes from UTC of a CSV's wall-clock times (e.g. -300 for UTC-5).",
+)
 def ingest(start, end, url, file_, subject, utc_offset) -> None:
     """Load Nightscout entries, treatments, devicestatus and profile into <lake>.raw."""
     from cascade.ingest import ingest_file, ingest_site
@@ -137,8 +148,8 @@ def ingest(start, end, url, file_, subject, utc_offset) -> None:
                 window = None
                 if begin or finish:
                     window = Window(
-                        begin or datetime(1970, 1, 1, tzinfo=timezone.utc),
-                        finish or datetime(2100, 1, 1, tzinfo=timezone.utc),
+                        begin or datetime(1970, 1, 1, tzinfo=UTC),
+                        finish or datetime(2100, 1, 1, tzinfo=UTC),
                     )
                 result = ingest_file(settings, file_, window, utc_offset, on_page=on_page)
             else:
@@ -151,8 +162,12 @@ def ingest(start, end, url, file_, subject, utc_offset) -> None:
 @main.command("demo-server")
 @click.option("--port", type=int, default=1337, show_default=True)
 @click.option("--api-secret", default=None, help="Require this API secret (sent as SHA-1).")
-@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Serve a Nightscout JSON export or an iglu CSV instead of generated data.")
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve a Nightscout JSON export or an iglu CSV instead of generated data.",
+)
 def demo_server(port: int, api_secret: str | None, file_: Path | None) -> None:
     """A Nightscout-compatible API on 127.0.0.1 with realistic generated data."""
     from cascade.demo.server import main as serve

@@ -132,8 +132,7 @@ def _measure(con, settings: Settings, before: int, load_id: str, tables: list[st
             ).fetchone()[0]
         result.tables[table] = TableCounts(loaded, loaded - updated, updated)
     result.data_files = con.execute(
-        f"select count(*) from {meta}.ducklake_data_file "
-        f"where begin_snapshot > {before}"
+        f"select count(*) from {meta}.ducklake_data_file where begin_snapshot > {before}"
     ).fetchone()[0]
     return result
 

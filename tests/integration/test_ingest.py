@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 from cascade.demo.generator import entries_for_day, treatments_for_day
 from cascade.demo.server import DemoServer
@@ -14,13 +15,12 @@ from cascade.ingest import ingest_file, ingest_site
 from cascade.lake.connection import connect
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 DAY = date(2024, 3, 1)
 
 
 def utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def window(first: date, days: int) -> Window:
@@ -103,7 +103,9 @@ def test_bad_records_are_kept_or_quarantined_and_counted(local_settings: Setting
             {"type": "sgv", "date": base + 1_200_000, "sgv": 130},
             {"sgv": 140},
         ],
-        "treatments": [{"eventType": "Meal Bolus", "carbs": "lots", "created_at": "2024-03-01T08:00:00Z"}],
+        "treatments": [
+            {"eventType": "Meal Bolus", "carbs": "lots", "created_at": "2024-03-01T08:00:00Z"}
+        ],
     }
     path = tmp_path / "export.json"
     path.write_text(json.dumps(export))
@@ -115,7 +117,9 @@ def test_bad_records_are_kept_or_quarantined_and_counted(local_settings: Setting
     assert result.bad_records == 5
     with connect(local_settings, read_only=True) as con:
         rows = dict(
-            con.execute("select record_key, coalesce(issue, 'ok') from ducklake.raw.entries").fetchall()
+            con.execute(
+                "select record_key, coalesce(issue, 'ok') from ducklake.raw.entries"
+            ).fetchall()
         )
         low = con.execute(
             "select sgv, raw_values from ducklake.raw.entries where record_key = 'low'"
@@ -123,7 +127,9 @@ def test_bad_records_are_kept_or_quarantined_and_counted(local_settings: Setting
         seconds = con.execute(
             "select date_ms from ducklake.raw.entries where record_key = 'seconds'"
         ).fetchone()[0]
-        quarantined = con.execute("select collection, reason from ducklake.raw.quarantine").fetchall()
+        quarantined = con.execute(
+            "select collection, reason from ducklake.raw.quarantine"
+        ).fetchall()
         carbs = con.execute("select carbs, raw_values from ducklake.raw.treatments").fetchone()
     assert rows["good"] == "ok"
     assert "sgv" in rows["low"] and "missing sgv" in rows["nosgv"]
@@ -149,7 +155,7 @@ def test_iglu_csv_with_several_subjects(local_settings: Settings, tmp_path: Path
         rows = con.execute(
             "select subject_id, count(*), count(sgv), min(date_ms) from ducklake.raw.entries group by 1 order by 1"
         ).fetchall()
-    first_ms = int(datetime(2015, 6, 6, 21, 50, 27, tzinfo=timezone.utc).timestamp() * 1000)
+    first_ms = int(datetime(2015, 6, 6, 21, 50, 27, tzinfo=UTC).timestamp() * 1000)
     assert rows == [("Subject 1", 2, 2, first_ms), ("Subject 2", 2, 1, first_ms)]
 
 

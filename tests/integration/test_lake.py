@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from tests.support import PG_PASSWORD, S3_SECRET
 
 from cascade.lake.connection import LakeError, connect
 from cascade.settings import LAYERS, Settings
-from tests.support import PG_PASSWORD, S3_SECRET
 
 
 def test_connect_attaches_the_lake_and_creates_the_layers(lake_settings: Settings):
@@ -35,16 +35,18 @@ def test_connect_attaches_the_lake_and_creates_the_layers(lake_settings: Setting
 
 
 def test_read_only_connect_creates_nothing(local_settings: Settings):
-    with pytest.raises(LakeError, match="no lake at"):
-        with connect(local_settings, read_only=True):
-            pass
+    with pytest.raises(LakeError, match="no lake at"), connect(local_settings, read_only=True):
+        pass
     assert not local_settings.home.exists()
 
 
 def test_read_only_connect_cannot_write(local_settings: Settings):
     with connect(local_settings):
         pass
-    with connect(local_settings, read_only=True) as con, pytest.raises(Exception, match="read-only|read only"):
+    with (
+        connect(local_settings, read_only=True) as con,
+        pytest.raises(Exception, match="read-only|read only"),
+    ):
         con.execute("create table raw.nope as select 1")
 
 
@@ -65,12 +67,13 @@ def test_connection_is_closed_after_an_error(local_settings: Settings):
 @pytest.mark.pg
 def test_refused_catalog_fails_fast_and_redacted(scale_settings: Settings):
     url = scale_settings.catalog_url.get_secret_value().replace(":5432/", ":1/")
-    settings = scale_settings.model_copy(update={"catalog_url": type(scale_settings.catalog_url)(url)})
+    settings = scale_settings.model_copy(
+        update={"catalog_url": type(scale_settings.catalog_url)(url)}
+    )
     settings.__dict__.pop("catalog", None)
     started = time.monotonic()
-    with pytest.raises(LakeError) as info:
-        with connect(settings):
-            pass
+    with pytest.raises(LakeError) as info, connect(settings):
+        pass
     assert time.monotonic() - started < 30
     assert "refused" in str(info.value).lower()
     assert PG_PASSWORD not in str(info.value)
@@ -78,11 +81,13 @@ def test_refused_catalog_fails_fast_and_redacted(scale_settings: Settings):
 
 @pytest.mark.pg
 def test_missing_bucket_and_dead_endpoint_fail_fast(scale_settings: Settings):
-    for update in ({"data_path": "s3://no-such-bucket/lake"}, {"s3_endpoint": "http://127.0.0.1:1"}):
+    for update in (
+        {"data_path": "s3://no-such-bucket/lake"},
+        {"s3_endpoint": "http://127.0.0.1:1"},
+    ):
         settings = scale_settings.model_copy(update=update)
         started = time.monotonic()
-        with pytest.raises(LakeError) as info:
-            with connect(settings):
-                pass
+        with pytest.raises(LakeError) as info, connect(settings):
+            pass
         assert time.monotonic() - started < 30
         assert S3_SECRET not in str(info.value) and PG_PASSWORD not in str(info.value)

@@ -72,7 +72,10 @@ def attach_statement(settings: Settings, read_only: bool = False) -> str:
     options = [f"data_path {quote(settings.lake_data_path)}"]
     if settings.catalog is not None:
         path = f"ducklake:postgres:connect_timeout={PG_CONNECT_TIMEOUT_S}"
-        options += [f"meta_secret {CATALOG_SECRET}", f"metadata_schema {quote(settings.metadata_schema)}"]
+        options += [
+            f"meta_secret {CATALOG_SECRET}",
+            f"metadata_schema {quote(settings.metadata_schema)}",
+        ]
     else:
         path = f"ducklake:sqlite:{settings.catalog_path}"
         options += ["meta_journal_mode 'WAL'", "meta_busy_timeout 10000"]
@@ -143,7 +146,9 @@ def explain(settings: Settings, exc: BaseException) -> str:
     if "password" in lowered or "authentication" in lowered:
         hints.append("check the user and password in CASCADE_CATALOG_URL")
     if "connect" in lowered or "timeout" in lowered or "refused" in lowered:
-        hints.append("is the server running and reachable? check CASCADE_CATALOG_URL / CASCADE_S3_ENDPOINT")
+        hints.append(
+            "is the server running and reachable? check CASCADE_CATALOG_URL / CASCADE_S3_ENDPOINT"
+        )
     if "bucket" in lowered or "s3" in lowered or "http" in lowered:
         hints.append("does the bucket in CASCADE_DATA_PATH exist, and are the S3 keys right?")
     hint = f" ({'; '.join(hints)})" if hints else ""

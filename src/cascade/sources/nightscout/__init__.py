@@ -67,8 +67,13 @@ def _quarantine_table(rows: list[dict], subject_id: str | None) -> pa.Table:
     records = [json.dumps(r["record"], default=str, sort_keys=True) for r in rows]
     return pa.table(
         {
-            "subject_id": [subject_id or str(r["record"].get("subject_id") or "unknown") for r in rows],
-            "record_key": [hashlib.sha1(f"{r['collection']}|{rec}".encode()).hexdigest() for r, rec in zip(rows, records)],
+            "subject_id": [
+                subject_id or str(r["record"].get("subject_id") or "unknown") for r in rows
+            ],
+            "record_key": [
+                hashlib.sha1(f"{r['collection']}|{rec}".encode()).hexdigest()
+                for r, rec in zip(rows, records)
+            ],
             "collection": [r["collection"] for r in rows],
             "reason": [r["reason"] for r in rows],
             "record": records,
@@ -82,7 +87,7 @@ def _typed_rows(pages: Pages, collection: str, subject_id: str | None, stats: Fe
         batch: Batch = to_batch(page, collection, TYPED_FIELDS[collection], subject_id)
         keys = batch.table.column("record_key").to_pylist()
         subjects = batch.table.column("subject_id").to_pylist()
-        fresh = {f"{s}|{k}" for s, k in zip(subjects, keys)}
+        fresh = {f"{s}|{k}" for s, k in zip(subjects, keys, strict=True)}
         duplicates = len(keys) - len(fresh) + len(fresh & seen)
         seen |= fresh
         stats.duplicates[collection] = stats.duplicates.get(collection, 0) + duplicates
@@ -101,7 +106,13 @@ def _document_rows(pages: Pages, collection: str, subject_id: str | None, stats:
         for record in page:
             key = record.get("_id") or _document_key(record, collection)
             if key is None:
-                quarantined.append({"collection": collection, "reason": "no _id and no natural key", "record": record})
+                quarantined.append(
+                    {
+                        "collection": collection,
+                        "reason": "no _id and no natural key",
+                        "record": record,
+                    }
+                )
                 continue
             date_field = DATE_FIELD.get(collection, "startDate")
             rows.append(
@@ -121,7 +132,11 @@ def _document_rows(pages: Pages, collection: str, subject_id: str | None, stats:
 
 def _document_key(record: dict, collection: str) -> str | None:
     stamp = record.get("created_at") or record.get("startDate")
-    return f"{record.get('device') or record.get('defaultProfile') or collection}|{stamp}" if stamp else None
+    return (
+        f"{record.get('device') or record.get('defaultProfile') or collection}|{stamp}"
+        if stamp
+        else None
+    )
 
 
 def _timed(pages: Iterator[list[dict]], stats: FetchStats) -> Iterator[list[dict]]:

@@ -11,7 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -48,7 +48,7 @@ class Window:
 
 def iso_ms(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds, the format Nightscout stores in `created_at`."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
@@ -135,7 +135,9 @@ class NightscoutClient:
                 last_problem = f"a non-JSON body ({snippet!r})"
                 continue
             if not isinstance(body, list):
-                raise NightscoutError(f"{redact_url(url)} returned {type(body).__name__}, not a list")
+                raise NightscoutError(
+                    f"{redact_url(url)} returned {type(body).__name__}, not a list"
+                )
             return body
         raise NightscoutError(
             f"{redact_url(url)} failed after {self.retries + 1} attempts: {last_problem}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -40,7 +40,7 @@ def iso_to_ms(value: object) -> int | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
 
 
@@ -148,8 +148,7 @@ def to_batch(
     known = set(fields)
     known.add("subject_id")
     extras = [
-        None if r.keys() <= known else {k: v for k, v in r.items() if k not in known}
-        for r in keep
+        None if r.keys() <= known else {k: v for k, v in r.items() if k not in known} for r in keep
     ]
     cascade_columns = {
         "subject_id": [subject_id or str(r.get("subject_id") or "unknown") for r in keep],
@@ -162,8 +161,10 @@ def to_batch(
     for name, values in cascade_columns.items():
         columns[name] = pa.array(values, type=CASCADE_FIELDS[name])
     schema = pa.schema(
-        [pa.field(name, col.type, nullable=name not in ("subject_id", "record_key"))
-         for name, col in columns.items()]
+        [
+            pa.field(name, col.type, nullable=name not in ("subject_id", "record_key"))
+            for name, col in columns.items()
+        ]
     )
     table = pa.table(columns, schema=schema)
     return Batch(table, quarantined, sum(1 for i in issues if i))

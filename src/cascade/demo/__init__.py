@@ -1,0 +1,1 @@
+"""A Nightscout-compatible demo server and the deterministic CGM data it serves."""

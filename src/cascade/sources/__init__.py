@@ -1,0 +1,1 @@
+"""Data sources: Nightscout over HTTP and exported files."""
