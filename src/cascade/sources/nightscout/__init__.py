@@ -72,7 +72,7 @@ def _quarantine_table(rows: list[dict], subject_id: str | None) -> pa.Table:
             ],
             "record_key": [
                 hashlib.sha1(f"{r['collection']}|{rec}".encode()).hexdigest()
-                for r, rec in zip(rows, records)
+                for r, rec in zip(rows, records, strict=True)
             ],
             "collection": [r["collection"] for r in rows],
             "reason": [r["reason"] for r in rows],
