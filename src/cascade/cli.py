@@ -159,6 +159,57 @@ def ingest(start, end, url, file_, subject, utc_offset) -> None:
     print_ingest_summary(result)
 
 
+@contextmanager
+def nightscout_site(settings: Settings) -> Iterator[tuple[str, str]]:
+    """(url, subject) of the configured site, or of a demo server started for the duration."""
+    if settings.nightscout_url:
+        yield settings.nightscout_url, settings.subject_id or ""
+        return
+    from cascade.demo.server import DemoServer
+
+    with DemoServer() as server:
+        console.print(f"no CASCADE_NIGHTSCOUT_URL: serving demo data on {server.url}")
+        yield server.url, settings.subject_id or "demo"
+
+
+def print_layer_counts(settings: Settings) -> None:
+    from cascade.lake.connection import connect
+
+    table = Table(title=f"{settings.lake_alias} tables", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    with connect(settings, read_only=True) as con:
+        names = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = ? and table_schema in ('raw', 'bronze', 'silver', 'gold') "
+            "order by case table_schema when 'raw' then 1 when 'bronze' then 2 "
+            "when 'silver' then 3 else 4 end, table_name",
+            [settings.lake_alias],
+        ).fetchall()
+        for schema, name in names:
+            if name.startswith("_dlt"):
+                continue
+            rows = con.execute(f'select count(*) from {schema}."{name}"').fetchone()[0]
+            table.add_row(f"{schema}.{name}", f"{rows:,}")
+    out.print(table)
+
+
+@main.command()
+@click.option("--days", type=int, default=14, show_default=True, help="Days up to today.")
+def run(days: int) -> None:
+    """The main job: ingest the last days from Nightscout (a demo site if none is set)."""
+    from cascade.ingest import ingest_site
+    from cascade.sources.nightscout.helpers import Window
+
+    settings = load_settings()
+    with reported(settings):
+        with nightscout_site(settings) as (url, subject), page_progress() as on_page:
+            window = Window(*default_window(settings, days))
+            result = ingest_site(settings, window, url, subject or None, on_page=on_page)
+        print_ingest_summary(result)
+        print_layer_counts(settings)
+
+
 @main.command("demo-server")
 @click.option("--port", type=int, default=1337, show_default=True)
 @click.option("--api-secret", default=None, help="Require this API secret (sent as SHA-1).")

@@ -134,10 +134,10 @@ def test_bad_records_are_kept_or_quarantined_and_counted(local_settings: Setting
     assert rows["good"] == "ok"
     assert "sgv" in rows["low"] and "missing sgv" in rows["nosgv"]
     assert rows[f"sgv|{base + 1_200_000}"] == "ok"  # no _id: the natural key stands in
-    assert low == (None, '{"sgv": "LOW"}')
+    assert low == (None, '{"sgv":"LOW"}')
     assert seconds == (base // 1000 + 900) * 1000
     assert quarantined == [("entries", "no _id and no natural key")]
-    assert carbs == (None, '{"carbs": "lots"}')
+    assert carbs == (None, '{"carbs":"lots"}')
 
 
 def test_iglu_csv_with_several_subjects(local_settings: Settings, tmp_path: Path):

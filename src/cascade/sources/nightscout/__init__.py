@@ -2,8 +2,8 @@
 
 Every resource merges on (subject_id, record_key), where record_key is Nightscout's `_id` or,
 when that is missing, the natural key (date + type): re-running any window never duplicates.
-Entries and treatments are yielded as typed Arrow tables (fast, stable types); devicestatus and
-profile keep their nested documents as JSON columns. Records that cannot be keyed at all go to
+Every page is yielded as a typed Arrow table (fast, stable types); devicestatus and profile
+keep each nested document as a JSON text column. Records that cannot be keyed at all go to
 `raw.quarantine`, counted.
 """
 
@@ -23,19 +23,22 @@ from cascade.sources.nightscout.helpers import NightscoutClient, Window
 from cascade.sources.nightscout.records import Batch, iso_to_ms, to_batch
 from cascade.sources.nightscout.settings import (
     DATE_FIELD,
+    DEVICESTATUS_FIELDS,
     ENTRY_FIELDS,
     PRIMARY_KEY,
+    PROFILE_FIELDS,
     TREATMENT_FIELDS,
 )
 
 COLLECTIONS = ("entries", "treatments", "devicestatus", "profile")
-TYPED_FIELDS = {"entries": ENTRY_FIELDS, "treatments": TREATMENT_FIELDS}
-DOCUMENT_COLUMNS = {
-    "subject_id": {"data_type": "text", "nullable": False},
-    "record_key": {"data_type": "text", "nullable": False},
-    "date_ms": {"data_type": "bigint"},
-    "created_at": {"data_type": "text"},
+FIELDS = {
+    "entries": ENTRY_FIELDS,
+    "treatments": TREATMENT_FIELDS,
+    "devicestatus": DEVICESTATUS_FIELDS,
+    "profile": PROFILE_FIELDS,
 }
+# nested documents: each unknown top-level field becomes a JSON text column of its own
+DOCUMENTS = ("devicestatus", "profile")
 # A page source yields the records of one collection, a page (list) at a time.
 Pages = Callable[[str], Iterator[list[dict]]]
 
@@ -81,10 +84,11 @@ def _quarantine_table(rows: list[dict], subject_id: str | None) -> pa.Table:
     )
 
 
-def _typed_rows(pages: Pages, collection: str, subject_id: str | None, stats: FetchStats):
+def _rows(pages: Pages, collection: str, subject_id: str | None, stats: FetchStats):
     seen: set[str] = set()
+    fields = FIELDS[collection]
     for page in _timed(pages(collection), stats):
-        batch: Batch = to_batch(page, collection, TYPED_FIELDS[collection], subject_id)
+        batch: Batch = to_batch(page, collection, fields, subject_id, collection in DOCUMENTS)
         keys = batch.table.column("record_key").to_pylist()
         subjects = batch.table.column("subject_id").to_pylist()
         fresh = {f"{s}|{k}" for s, k in zip(subjects, keys, strict=True)}
@@ -98,45 +102,6 @@ def _typed_rows(pages: Pages, collection: str, subject_id: str | None, stats: Fe
             yield dlt.mark.with_table_name(
                 _quarantine_table(batch.quarantined, subject_id), "quarantine"
             )
-
-
-def _document_rows(pages: Pages, collection: str, subject_id: str | None, stats: FetchStats):
-    for page in _timed(pages(collection), stats):
-        rows, quarantined = [], []
-        for record in page:
-            key = record.get("_id") or _document_key(record, collection)
-            if key is None:
-                quarantined.append(
-                    {
-                        "collection": collection,
-                        "reason": "no _id and no natural key",
-                        "record": record,
-                    }
-                )
-                continue
-            date_field = DATE_FIELD.get(collection, "startDate")
-            rows.append(
-                {
-                    **record,
-                    "subject_id": subject_id or str(record.get("subject_id") or "unknown"),
-                    "record_key": str(key),
-                    "date_ms": iso_to_ms(record.get(date_field) or record.get("created_at")),
-                }
-            )
-        stats.add(collection, len(page), 0, len(quarantined))
-        if rows:
-            yield rows
-        if quarantined:
-            yield dlt.mark.with_table_name(_quarantine_table(quarantined, subject_id), "quarantine")
-
-
-def _document_key(record: dict, collection: str) -> str | None:
-    stamp = record.get("created_at") or record.get("startDate")
-    return (
-        f"{record.get('device') or record.get('defaultProfile') or collection}|{stamp}"
-        if stamp
-        else None
-    )
 
 
 def _timed(pages: Iterator[list[dict]], stats: FetchStats) -> Iterator[list[dict]]:
@@ -157,24 +122,15 @@ def build_resources(
     collections: tuple[str, ...] = COLLECTIONS,
 ) -> list[DltResource]:
     """One merge resource per collection, fed by `pages`."""
-    resources = []
-    for collection in collections:
-        if collection in TYPED_FIELDS:
-            data = _typed_rows(pages, collection, subject_id, stats)
-            columns = None
-        else:
-            data = _document_rows(pages, collection, subject_id, stats)
-            columns = DOCUMENT_COLUMNS
-        resources.append(
-            dlt.resource(
-                data,
-                name=collection,
-                write_disposition={"disposition": "merge", "strategy": "upsert"},
-                primary_key=list(PRIMARY_KEY),
-                columns=columns,
-            )
+    return [
+        dlt.resource(
+            _rows(pages, collection, subject_id, stats),
+            name=collection,
+            write_disposition={"disposition": "merge", "strategy": "upsert"},
+            primary_key=list(PRIMARY_KEY),
         )
-    return resources
+        for collection in collections
+    ]
 
 
 @dlt.source(name="nightscout", max_table_nesting=0)

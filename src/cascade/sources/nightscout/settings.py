@@ -6,7 +6,12 @@ import pyarrow as pa
 
 API_PREFIX = "/api/v1"
 # The date field each collection is windowed on, and how it is compared.
-DATE_FIELD = {"entries": "date", "treatments": "created_at", "devicestatus": "created_at"}
+DATE_FIELD = {
+    "entries": "date",
+    "treatments": "created_at",
+    "devicestatus": "created_at",
+    "profile": "startDate",
+}
 SORT_FIELD_IS_EPOCH_MS = {"entries": True, "treatments": False, "devicestatus": False}
 # Fallback natural key where `_id` is missing: date plus type.
 FALLBACK_KEY = {
@@ -55,6 +60,15 @@ TREATMENT_FIELDS = {
     "notes": pa.string(),
     "enteredBy": pa.string(),
     "utcOffset": pa.int64(),
+}
+# Nested documents: these top-level fields are typed, every other one is a JSON text column.
+DEVICESTATUS_FIELDS = {"_id": pa.string(), "created_at": pa.string(), "device": pa.string()}
+PROFILE_FIELDS = {
+    "_id": pa.string(),
+    "defaultProfile": pa.string(),
+    "startDate": pa.string(),
+    "created_at": pa.string(),
+    "units": pa.string(),
 }
 # Columns cascade adds to every flat raw table.
 CASCADE_FIELDS = {

@@ -1,0 +1,99 @@
+"""Shared set-up for benchmarks: a demo Nightscout server, moto's S3 and PostgreSQL lakes."""
+
+from __future__ import annotations
+
+import resource
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cascade.settings import Settings
+
+BIN = Path(sys.executable).parent
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextmanager
+def process(args: list[str], port: int) -> Iterator[None]:
+    """Run a server process until the block ends."""
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+@contextmanager
+def demo_site() -> Iterator[str]:
+    """`cascade demo-server` in its own process (as a real site would be); yields its URL."""
+    port = free_port()
+    with process([str(BIN / "cascade"), "demo-server", "--port", str(port)], port):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def scale_settings(home: Path) -> Iterator[Settings]:
+    """A fresh PostgreSQL database and moto S3 bucket; dropped afterwards."""
+    import boto3
+    import psycopg2
+
+    port = free_port()
+    name = f"cascade_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    try:
+        with process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port):
+            endpoint = f"http://127.0.0.1:{port}"
+            boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench-secret",
+                region_name="us-east-1",
+            ).create_bucket(Bucket="lake")
+            yield Settings(
+                home=home,
+                catalog_url=f"postgresql://postgres@127.0.0.1:5432/{name}",
+                data_path="s3://lake/cascade",
+                s3_endpoint=endpoint,
+                s3_use_ssl=False,
+                s3_access_key_id="bench",
+                s3_secret_access_key="bench-secret",
+                _env_file=None,
+            )
+    finally:
+        admin.cursor().execute(
+            f"select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}'"
+        )
+        admin.cursor().execute(f"drop database if exists {name}")
+        admin.close()
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
