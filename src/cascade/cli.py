@@ -100,14 +100,7 @@ def print_ingest_summary(result) -> None:
     for name, counts in sorted(result.tables.items()):
         table.add_row(name, f"{counts.loaded:,}", f"{counts.inserted:,}", f"{counts.updated:,}")
     out.print(table)
-    out.print(
-        f"fetched {result.fetched:,} rows · inserted {result.inserted:,} · updated "
-        f"{result.updated:,} · bad records {result.bad_records:,} · duplicates "
-        f"{result.duplicates:,} · {result.seconds:.1f} s (fetch {result.fetch_seconds:.1f} s, "
-        f"load {result.load_seconds:.1f} s) · snapshot {result.snapshot_id} · "
-        f"{result.data_files} data files",
-        highlight=False,
-    )
+    out.print(result.describe(), highlight=False)
 
 
 @click.group()

@@ -22,6 +22,7 @@ from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
 from cascade.lake.connection import connect, metadata_prefix, session_statements
+from cascade.lake.lock import writer_lock
 from cascade.settings import Settings
 from cascade.sources.files import load_file
 from cascade.sources.nightscout import COLLECTIONS, FetchStats, nightscout, nightscout_file
@@ -54,6 +55,8 @@ class IngestResult:
     data_files: int = 0
     load_id: str | None = None
     dlt_seconds: dict[str, float] = field(default_factory=dict)
+    fetched_by_collection: dict[str, int] = field(default_factory=dict)
+    bad_by_collection: dict[str, int] = field(default_factory=dict)
 
     @property
     def inserted(self) -> int:
@@ -62,6 +65,16 @@ class IngestResult:
     @property
     def updated(self) -> int:
         return sum(t.updated for t in self.tables.values())
+
+    def describe(self) -> str:
+        """One line for logs and the CLI."""
+        return (
+            f"fetched {self.fetched:,} rows · inserted {self.inserted:,} · updated "
+            f"{self.updated:,} · bad records {self.bad_records:,} · duplicates "
+            f"{self.duplicates:,} · {self.seconds:.1f} s (fetch {self.fetch_seconds:.1f} s, "
+            f"load {self.load_seconds:.1f} s) · snapshot {self.snapshot_id} · "
+            f"{self.data_files} data files"
+        )
 
 
 def destination(settings: Settings, staging_layout: str = "%s_staging"):
@@ -173,7 +186,7 @@ def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
     """
     started = time.perf_counter()
     run_tag = uuid.uuid4().hex[:12]
-    with connect(settings) as con:
+    with writer_lock(settings), connect(settings) as con:
         before = _snapshot(con, settings.lake_alias)
         try:
             load_id, tables, steps = _run_pipeline(settings, source, run_tag)
@@ -181,6 +194,10 @@ def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
             con.execute(f"drop schema if exists {RAW_SCHEMA}_staging_{run_tag} cascade")
         result = _measure(con, settings, before, load_id, tables) if load_id else IngestResult()
     result.dlt_seconds = steps
+    result.fetched_by_collection = dict(stats.fetched)
+    result.bad_by_collection = {
+        c: stats.issues.get(c, 0) + stats.quarantined.get(c, 0) for c in stats.fetched
+    }
     result.fetched = sum(stats.fetched.values())
     result.bad_records = stats.bad_records
     result.duplicates = sum(stats.duplicates.values())

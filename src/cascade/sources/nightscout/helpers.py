@@ -37,6 +37,11 @@ class Window:
         if self.end <= self.start:
             raise ValueError(f"empty window: end {self.end} is not after start {self.start}")
 
+    @classmethod
+    def all_time(cls) -> Window:
+        """From the epoch to far in the future: for collections that are not windowed."""
+        return cls(datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+
     @property
     def start_ms(self) -> int:
         return int(self.start.timestamp() * 1000)

@@ -1,0 +1,60 @@
+"""Assemble cascade's Definitions from the one Settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from cascade.defs.checks import readings_unique_and_plausible
+from cascade.defs.ingestion import PARTITIONED, build_ingestion_assets, raw_key
+from cascade.defs.partitions import backfill_policy, daily_partitions
+from cascade.defs.publish import published_marts
+from cascade.defs.resources import CascadeResource
+from cascade.defs.transform import LAYERS, build_dbt_assets, dbt_resource
+from cascade.settings import Settings
+
+PIPELINE_JOB = "nightscout_pipeline"
+INGEST_JOB = "nightscout_ingest"
+
+
+def build_definitions(settings: Settings | None = None, **resource_overrides) -> dg.Definitions:
+    """Everything Dagster loads: assets, checks, jobs, the hourly schedule, the dbt sensor."""
+    settings = settings or Settings()
+    partitions = daily_partitions(settings)
+    policy = backfill_policy()
+    assets = [*build_ingestion_assets(partitions, policy), build_dbt_assets(partitions, policy)]
+    if settings.marts_url is not None:
+        assets.append(published_marts)
+
+    pipeline = dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all())
+    ingest = dg.define_asset_job(
+        INGEST_JOB, selection=dg.AssetSelection.assets(*(raw_key(c) for c in PARTITIONED))
+    )
+
+    @dg.schedule(job=ingest, cron_schedule="7 * * * *", execution_timezone=settings.timezone)
+    def hourly_ingest(context: dg.ScheduleEvaluationContext):
+        """Every hour: today's and yesterday's partitions (late uploads land in yesterday)."""
+        today = context.scheduled_execution_time.date()
+        for day in (today - timedelta(days=1), today):
+            key = day.isoformat()
+            yield dg.RunRequest(
+                run_key=f"{key}@{context.scheduled_execution_time:%Y%m%d%H}", partition_key=key
+            )
+
+    dbt_after_ingest = dg.AutomationConditionSensorDefinition(
+        "dbt_after_ingest",
+        target=dg.AssetSelection.groups(*LAYERS),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=[readings_unique_and_plausible],
+        jobs=[pipeline, ingest],
+        schedules=[hourly_ingest],
+        sensors=[dbt_after_ingest],
+        resources={
+            "cascade": CascadeResource(**resource_overrides),
+            "dbt": dbt_resource(),
+        },
+    )
