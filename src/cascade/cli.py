@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -187,20 +188,130 @@ def print_layer_counts(settings: Settings) -> None:
     out.print(table)
 
 
+def parse_day(value: str | None) -> date | None:
+    """A YYYY-MM-DD option as a date."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def day_range(
+    settings: Settings, start: str | None, end: str | None, days: int
+) -> tuple[date, date]:
+    """(first, last) local days of a run: --start/--end (end exclusive) or the last `days`."""
+    from cascade.pipeline import last_days
+
+    first, last = last_days(settings, days)
+    first = parse_day(start) or first
+    if end is not None:
+        last = parse_day(end) - timedelta(days=1)
+    if last < first:
+        raise click.BadParameter(f"--end must be after --start ({start} .. {end})")
+    return first, last
+
+
+def print_pipeline_summary(result) -> None:
+    table = Table(title="materialized", title_justify="left")
+    for column in ("asset", "rows", "status"):
+        table.add_column(column)
+    for key, meta in result.materialized.items():
+        rows = meta.get("rows_fetched", meta.get("rows_affected", ""))
+        table.add_row(key, f"{rows:,}" if isinstance(rows, int) else "", meta.get("status", "ok"))
+    out.print(table)
+    failed = [name for name, passed in result.checks.items() if not passed]
+    out.print(
+        f"{len(result.materialized)} assets · {len(result.checks) - len(failed)} checks passed, "
+        f"{len(failed)} failed · {result.seconds:.1f} s",
+        highlight=False,
+    )
+    for name in failed:
+        console.print(f"[red]check failed:[/red] {name}", highlight=False)
+
+
 @main.command()
+@click.option("--start", help="First local day (YYYY-MM-DD); default 14 days ago.")
+@click.option("--end", help="Day after the last (exclusive); default tomorrow.")
 @click.option("--days", type=int, default=14, show_default=True, help="Days up to today.")
-def run(days: int) -> None:
-    """The main job: ingest the last days from Nightscout (a demo site if none is set)."""
-    from cascade.ingest import ingest_site
-    from cascade.sources.nightscout.helpers import Window
+def run(start: str | None, end: str | None, days: int) -> None:
+    """The main job: Nightscout → raw → bronze → silver → gold through Dagster, in-process.
+
+    Without CASCADE_NIGHTSCOUT_URL it serves demo data on a local port for the run.
+    """
+    from cascade.pipeline import run_pipeline
 
     settings = load_settings()
     with reported(settings):
-        with nightscout_site(settings) as (url, subject), page_progress() as on_page:
-            window = Window(*default_window(settings, days))
-            result = ingest_site(settings, window, url, subject or None, on_page=on_page)
-        print_ingest_summary(result)
+        first, last = day_range(settings, start, end, days)
+        with nightscout_site(settings) as (url, subject):
+            console.print(
+                f"running nightscout_pipeline for {first} .. {last} ({settings.profile} lake)"
+            )
+            result = run_pipeline(
+                settings, first, last, nightscout_url=url, subject_id=subject or None
+            )
+        print_pipeline_summary(result)
+        if not result.success:
+            raise CascadeError(settings.redact("; ".join(result.failures) or "the run failed"))
         print_layer_counts(settings)
+
+
+@main.command()
+@click.option("--start", help="First local day (YYYY-MM-DD); default: the whole record.")
+@click.option("--end", help="Day after the last (exclusive).")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+def transform(start: str | None, end: str | None, full_refresh: bool) -> None:
+    """dbt build: bronze → silver → gold (with tests) on the lake."""
+    from cascade.transform import run_transform
+
+    settings = load_settings()
+    with reported(settings), console.status("dbt build ..."):
+        result = run_transform(settings, parse_day(start), parse_day(end), full_refresh)
+    out.print(result.summary(), highlight=False)
+
+
+@main.command()
+@click.option("--start", required=True, help="First local day (YYYY-MM-DD).")
+@click.option("--end", required=True, help="Day after the last (exclusive).")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Ranged runs at once (the local profile queues them on its writer lock).",
+)
+def backfill(start: str, end: str, concurrency: int) -> None:
+    """Materialise a range of daily partitions as a few ranged runs, `concurrency` at a time."""
+    from cascade.backfill import run_backfill
+
+    settings = load_settings()
+    with reported(settings):
+        first, last = day_range(settings, start, end, 1)
+        with nightscout_site(settings) as (url, subject):
+            report = run_backfill(settings, first, last, concurrency, url, subject or None)
+    out.print(report.describe(), highlight=False)
+    if report.failures:
+        raise CascadeError(settings.redact("; ".join(report.failures)))
+
+
+@main.command()
+def dev() -> None:
+    """The Dagster UI (dagster dev) with an instance under CASCADE_HOME sized for this lake."""
+    import os
+
+    from cascade.pipeline import prepare_dagster_home
+
+    settings = load_settings()
+    home = prepare_dagster_home(settings)
+    console.print(f"DAGSTER_HOME={home}")
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.execve(
+        dagster,
+        [dagster, "dev", "-m", "cascade.definitions"],
+        {**os.environ, "DAGSTER_HOME": str(home)},
+    )
 
 
 @main.command("demo-server")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -13,6 +14,7 @@ from dagster._core.storage.tags import (
 )
 
 from cascade.defs.build import PIPELINE_JOB, build_definitions
+from cascade.defs.partitions import pool_limit
 from cascade.settings import Settings
 
 
@@ -85,3 +87,18 @@ def last_days(settings: Settings, days: int) -> tuple[date, date]:
 
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     return today - timedelta(days=days - 1), today
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """A DAGSTER_HOME under CASCADE_HOME whose pool limit matches the lake's writers."""
+    home = (settings.home / "dagster").absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(
+        "# written by cascade from CASCADE_* settings: lake writers allowed at once\n"
+        "concurrency:\n"
+        "  pools:\n"
+        f"    default_limit: {pool_limit(settings)}\n"
+        "telemetry:\n"
+        "  enabled: false\n"
+    )
+    return home
