@@ -42,6 +42,13 @@ def _metadata_values(entry: dict) -> dict:
     return {key: getattr(value, "value", value) for key, value in entry.items()}
 
 
+def root_cause(error) -> str:
+    """The innermost error's message: what went wrong, not where Dagster caught it."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error else "unknown error"
+
+
 def run_pipeline(
     settings: Settings,
     first: date,
@@ -74,8 +81,7 @@ def run_pipeline(
                 evaluation.passed
             )
         elif event.is_step_failure:
-            error = event.step_failure_data.error
-            result.failures.append(f"{event.step_key}: {error.message.strip() if error else ''}")
+            result.failures.append(f"{event.step_key}: {root_cause(event.step_failure_data.error)}")
     result.seconds = time.perf_counter() - started
     return result
 
@@ -102,3 +108,9 @@ def prepare_dagster_home(settings: Settings) -> Path:
         "  enabled: false\n"
     )
     return home
+
+
+def nightscout_pipeline_job() -> dg.JobDefinition:
+    """The pipeline job rebuilt from the environment: the target of `dg.reconstructable`,
+    so a multiprocess run can rebuild it in each step's process."""
+    return build_definitions().resolve_job_def(PIPELINE_JOB)

@@ -10,7 +10,7 @@ from cascade.defs.checks import readings_unique_and_plausible
 from cascade.defs.ingestion import PARTITIONED, build_ingestion_assets, raw_key
 from cascade.defs.partitions import backfill_policy, daily_partitions
 from cascade.defs.publish import published_marts
-from cascade.defs.resources import CascadeResource
+from cascade.defs.resources import CascadeResource, hand_over
 from cascade.defs.transform import LAYERS, build_dbt_assets, dbt_resource
 from cascade.settings import Settings
 
@@ -19,7 +19,13 @@ INGEST_JOB = "nightscout_ingest"
 
 
 def build_definitions(settings: Settings | None = None, **resource_overrides) -> dg.Definitions:
-    """Everything Dagster loads: assets, checks, jobs, the hourly schedule, the dbt sensor."""
+    """Everything Dagster loads: assets, checks, jobs, the hourly schedule, the dbt sensor.
+
+    Without `settings` they come from the environment when a run starts; with them (the CLI,
+    tests) every asset of this process uses exactly that object.
+    """
+    key = hand_over(settings) if settings is not None else None
+    cascade = CascadeResource(settings_key=key, **resource_overrides)
     settings = settings or Settings()
     partitions = daily_partitions(settings)
     policy = backfill_policy()
@@ -54,7 +60,7 @@ def build_definitions(settings: Settings | None = None, **resource_overrides) ->
         schedules=[hourly_ingest],
         sensors=[dbt_after_ingest],
         resources={
-            "cascade": CascadeResource(**resource_overrides),
+            "cascade": cascade,
             "dbt": dbt_resource(),
         },
     )

@@ -1,0 +1,180 @@
+"""Dagster: the asset graph, materialisation on both profiles, concurrency, faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from cascade.backfill import run_backfill
+from cascade.defs import build_definitions
+from cascade.demo.generator import entries_for_day
+from cascade.demo.server import DemoServer
+from cascade.lake.connection import connect
+from cascade.pipeline import nightscout_pipeline_job, partition_range_tags, run_pipeline
+from cascade.settings import Settings
+from tests.conftest import pg_execute
+from tests.support import PG_PASSWORD
+
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "asset_graph.json"
+DAY = date(2025, 3, 10)
+NOW = datetime(2025, 4, 1, tzinfo=timezone.utc)
+LAYER_TABLES = {
+    "raw": ["entries"],
+    "bronze": ["stg_entries"],
+    "silver": ["fct_glucose_readings"],
+    "gold": ["mrt_daily_glycaemia", "mrt_period_summary", "mrt_agp"],
+}
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def asset_graph(settings: Settings) -> dict:
+    graph = build_definitions(settings).resolve_asset_graph()
+    snapshot = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        snapshot[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
+            "checks": sorted(c.name for c in node.check_keys),
+        }
+    return snapshot
+
+
+def test_asset_graph_matches_the_snapshot(local_settings: Settings):
+    graph = asset_graph(local_settings)
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(graph, indent=2, sort_keys=True) + "\n")
+    assert graph == json.loads(SNAPSHOT.read_text())
+    # one graph: dbt sources are the ingestion assets, every layer a group
+    assert "raw/entries" in graph["bronze/stg_entries"]["deps"]
+    assert {v["group"] for v in graph.values()} == {"raw", "bronze", "silver", "gold"}
+
+
+def day_count(day: date) -> int:
+    return len(entries_for_day(day))
+
+
+def layer_counts(settings: Settings) -> dict[str, int]:
+    counts = {}
+    with connect(settings, read_only=True) as con:
+        for layer, tables in LAYER_TABLES.items():
+            for table in tables:
+                counts[f"{layer}.{table}"] = con.execute(
+                    f"select count(*) from ducklake.{layer}.{table}"
+                ).fetchone()[0]
+        in_memory = con.execute(
+            "select count(*) from information_schema.tables where table_catalog = 'memory'"
+        ).fetchone()[0]
+    assert in_memory == 0
+    return counts
+
+
+def test_pipeline_materialises_raw_to_gold_and_is_idempotent(lake_settings: Settings):
+    settings = lake_settings.model_copy(update={"start_date": "2025-01-01"})
+    with DemoServer(now=NOW) as server:
+        first = run_pipeline(settings, DAY, DAY + timedelta(days=1), nightscout_url=server.url, subject_id="demo")
+        assert first.success, first.failures
+        counts = layer_counts(settings)
+        again = run_pipeline(settings, DAY, DAY + timedelta(days=1), nightscout_url=server.url, subject_id="demo")
+        assert again.success, again.failures
+    assert counts == layer_counts(settings)
+    assert counts["raw.entries"] == day_count(DAY) + day_count(DAY + timedelta(days=1))
+    assert all(n > 0 for n in counts.values()), counts
+    entries = first.materialized["raw/entries"]
+    assert entries["rows_inserted"] == counts["raw.entries"] and entries["rows_updated"] == 0
+    assert again.materialized["raw/entries"]["rows_updated"] == counts["raw.entries"]
+    assert {"ducklake_snapshot_id", "data_files_written", "bad_records", "seconds"} <= set(entries)
+    assert first.checks["silver/fct_glucose_readings:readings_unique_and_plausible"]
+    assert all(first.checks.values())
+
+
+def test_multiprocess_executor_run(local_settings: Settings, monkeypatch, tmp_path: Path):
+    with DemoServer(now=NOW) as server:
+        for name, value in {
+            "CASCADE_HOME": str(local_settings.home),
+            "CASCADE_NIGHTSCOUT_URL": server.url,
+            "CASCADE_SUBJECT_ID": "demo",
+            "CASCADE_START_DATE": "2025-01-01",
+        }.items():
+            monkeypatch.setenv(name, value)
+        (tmp_path / "dagster").mkdir()
+        with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
+            result = dg.execute_job(
+                dg.reconstructable(nightscout_pipeline_job),
+                instance=instance,
+                tags=partition_range_tags(DAY, DAY),
+            )
+            assert result.success
+            executor = instance.get_run_by_id(result.run_id).run_config.get("execution")
+    assert executor is None or "multiprocess" in json.dumps(executor)
+    assert layer_counts(local_settings)["raw.entries"] == day_count(DAY)
+
+
+def test_three_concurrent_partitions_complete(lake_settings: Settings):
+    """Local: serialised on the writer lock; PostgreSQL: in parallel. Never a hang."""
+    settings = lake_settings.model_copy(update={"start_date": "2025-01-01"})
+    with DemoServer(now=NOW) as server:
+        report = run_backfill(settings, DAY, DAY + timedelta(days=2), 3, server.url, "demo", 1)
+    assert len(report.chunks) == 3 and not report.failures, report.failures
+    expected = sum(day_count(DAY + timedelta(days=d)) for d in range(3))
+    assert layer_counts(settings)["raw.entries"] == expected
+    if settings.profile == "scale":
+        database = settings.catalog.database
+        admin = os.environ.get("CASCADE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        idle = pg_execute(
+            admin,
+            "select count(*) from pg_stat_activity where datname = '%s' "
+            "and state like 'idle in transaction%%'" % database,
+        )[0][0]
+        locks = pg_execute(
+            admin,
+            "select count(*) from pg_locks l join pg_stat_activity a using (pid) "
+            "where a.datname = '%s' and l.granted and a.pid <> pg_backend_pid()" % database,
+        )[0][0]
+        assert idle == 0 and locks == 0
+
+
+def test_a_failing_partition_fails_alone(local_settings: Settings):
+    settings = local_settings.model_copy(update={"start_date": "2025-01-01"})
+    results = {}
+    with DemoServer(now=NOW) as good, DemoServer(now=NOW) as bad:
+        bad.inject_faults("entries", 500, times=1000)
+
+        def run(day: date, url: str) -> None:
+            results[day] = run_pipeline(
+                settings.model_copy(update={"http_retries": 2}),
+                day, day, nightscout_url=url, subject_id="demo", log_level="ERROR",
+            )
+
+        threads = [
+            threading.Thread(target=run, args=(DAY, bad.url)),
+            threading.Thread(target=run, args=(DAY + timedelta(days=1), good.url)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+    failed, passed = results[DAY], results[DAY + timedelta(days=1)]
+    assert not failed.success and passed.success
+    assert any("failed after 3 attempts: HTTP 500" in f for f in failed.failures), failed.failures
+    assert layer_counts(settings)["raw.entries"] == day_count(DAY + timedelta(days=1))
+
+
+@pytest.mark.pg
+def test_refused_catalog_fails_the_run_clearly(scale_settings: Settings):
+    url = scale_settings.catalog_url.get_secret_value().replace(":5432/", ":1/")
+    settings = Settings(**{**scale_settings.model_dump(), "catalog_url": url, "start_date": "2025-01-01"})
+    with DemoServer(now=NOW) as server:
+        result = run_pipeline(settings, DAY, DAY, nightscout_url=server.url, log_level="ERROR")
+    assert not result.success
+    message = " ".join(result.failures)
+    assert "could not open the lake" in message and "refused" in message.lower()
+    assert PG_PASSWORD not in message
