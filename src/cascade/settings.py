@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     http_retries: int = Field(default=5, ge=0)
     lake_writers: int = Field(default=4, ge=1, description="Dagster pool size on PostgreSQL")
     marts_url: SecretStr | None = None
+    glucose_units: Literal["mg/dL", "mmol/L"] = "mg/dL"
 
     @field_validator("lake_alias")
     @classmethod
