@@ -28,7 +28,9 @@ test: install  ## the whole suite (PostgreSQL + S3 tests included where PostgreS
 	$(BIN)/pytest
 
 bench: install  ## benchmark scripts that print throughput, ratios and memory
-	$(BIN)/python benchmarks/ingest.py
+	@for script in ingest transform backfill health report; do \
+	  test -f benchmarks/$$script.py && $(BIN)/python benchmarks/$$script.py || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
