@@ -256,6 +256,10 @@ def run(start: str | None, end: str | None, days: int) -> None:
         if not result.success:
             raise CascadeError(settings.redact("; ".join(result.failures) or "the run failed"))
         print_layer_counts(settings)
+        from cascade.report.build import write_report
+
+        files = write_report(settings, Path("reports"), subject or None, days=(last - first).days + 1)
+        out.print(f"AGP report: {files.html.absolute()}\n            {files.png.absolute()}")
 
 
 @main.command()
@@ -329,6 +333,15 @@ def demo_server(port: int, api_secret: str | None, file_: Path | None) -> None:
 
     serve(port, api_secret, file_)
 
+
+def _register_commands() -> None:
+    """Commands that live with their feature; imported lazily by their own modules."""
+    from cascade.report.cli import report
+
+    main.add_command(report)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,63 @@
+"""Make the report: read the gold marts, draw once, write the HTML page and the PNG."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from cascade.settings import Settings
+
+from .data import ReportData, ReportError, load_report
+from .html import render_html
+from .page import render
+from .units import MG_DL, Units
+
+
+@dataclass
+class ReportFiles:
+    """Where the report was written, and what it showed."""
+
+    html: Path
+    png: Path
+    data: ReportData
+
+
+def settings_units(settings: Settings) -> Units:
+    """The glucose units the settings ask for (mg/dL unless set)."""
+    try:
+        return Units(getattr(settings, "glucose_units", MG_DL))
+    except ValueError as exc:
+        raise ReportError(f"CASCADE_GLUCOSE_UNITS: {exc}") from None
+
+
+def file_stem(data: ReportData) -> str:
+    """'agp_<subject>_<first day>_<last day>', the subject reduced to safe file-name characters."""
+    subject = re.sub(r"[^A-Za-z0-9._-]+", "-", data.subject).strip("-.") or "subject"
+    return f"agp_{subject}_{data.summary.first_day}_{data.summary.last_day}"
+
+
+def write_report(
+    settings: Settings,
+    out_dir: Path,
+    subject: str | None = None,
+    days: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    units: Units | None = None,
+) -> ReportFiles:
+    """Write `<stem>.html` and `<stem>.png` into `out_dir` (created if missing)."""
+    units = units or settings_units(settings)
+    data = load_report(settings, subject, days, start, end)
+    rendered = render(data, units)
+    page = render_html(data, units, rendered)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html = out_dir / f"{file_stem(data)}.html"
+        png = html.with_suffix(".png")
+        html.write_text(page, encoding="utf-8")
+        png.write_bytes(rendered.page)
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
+    return ReportFiles(html, png, data)
