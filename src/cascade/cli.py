@@ -258,7 +258,9 @@ def run(start: str | None, end: str | None, days: int) -> None:
         print_layer_counts(settings)
         from cascade.report.build import write_report
 
-        files = write_report(settings, Path("reports"), subject or None, days=(last - first).days + 1)
+        files = write_report(
+            settings, Path("reports"), subject or None, days=(last - first).days + 1
+        )
         out.print(f"AGP report: {files.html.absolute()}\n            {files.png.absolute()}")
 
 
@@ -336,9 +338,11 @@ def demo_server(port: int, api_secret: str | None, file_: Path | None) -> None:
 
 def _register_commands() -> None:
     """Commands that live with their feature; imported lazily by their own modules."""
+    from cascade.ops_cli import health, maintain
     from cascade.report.cli import report
 
-    main.add_command(report)
+    for command in (health, maintain, report):
+        main.add_command(command)
 
 
 _register_commands()

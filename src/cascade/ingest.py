@@ -8,6 +8,7 @@ catalog password never appears in an ATTACH path.
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 import uuid
@@ -21,7 +22,7 @@ from dlt.common.configuration.specs import AwsCredentials
 from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
-from cascade.lake.connection import connect, metadata_prefix, session_statements
+from cascade.lake.connection import connect, metadata_prefix, quote, session_statements
 from cascade.lake.lock import writer_lock
 from cascade.settings import Settings
 from cascade.sources.files import load_file
@@ -55,6 +56,7 @@ class IngestResult:
     data_files: int = 0
     load_id: str | None = None
     dlt_seconds: dict[str, float] = field(default_factory=dict)
+    commit_retries: int = 0
     fetched_by_collection: dict[str, int] = field(default_factory=dict)
     bad_by_collection: dict[str, int] = field(default_factory=dict)
 
@@ -132,16 +134,15 @@ def _measure(con, settings: Settings, before: int, load_id: str, tables: list[st
     existed = _existing_tables(con, meta, before)
     for table in tables:
         qualified = f"{alias}.{RAW_SCHEMA}.{table}"
-        loaded = con.execute(
-            f"select count(*) from {qualified} where _dlt_load_id = ?", [load_id]
-        ).fetchone()[0]
+        # literals, not parameters: DuckDB's parameter binding imports pandas (seconds)
+        this_load = f"_dlt_load_id = {quote(load_id)}"
+        loaded = con.execute(f"select count(*) from {qualified} where {this_load}").fetchone()[0]
         updated = 0
         if table in existed and loaded:
             updated = con.execute(
-                f"select count(*) from {qualified} n where n._dlt_load_id = ? and exists ("
+                f"select count(*) from {qualified} n where n.{this_load} and exists ("
                 f"select 1 from {qualified} as o at (version => {before}) "
-                "where o.subject_id = n.subject_id and o.record_key = n.record_key)",
-                [load_id],
+                "where o.subject_id = n.subject_id and o.record_key = n.record_key)"
             ).fetchone()[0]
         result.tables[table] = TableCounts(loaded, loaded - updated, updated)
     result.data_files = con.execute(
@@ -207,6 +208,40 @@ def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
     return result
 
 
+# A load that lost a race with a concurrent writer (a first CREATE TABLE, a commit conflict
+# DuckLake gave up on) is safe to run again: merge on the key makes it idempotent.
+CONFLICTS = ("already exists", "conflict", "duplicate key")
+LOAD_ATTEMPTS = 3
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    text = []
+    while exc is not None:
+        text.append(str(exc).lower())
+        exc = exc.__cause__ or exc.__context__
+    return any(marker in " ".join(text) for marker in CONFLICTS)
+
+
+def load_with_retries(
+    settings: Settings,
+    make_source: Callable[[FetchStats], object],
+    on_page: Callable[[str, int], None] | None = None,
+) -> IngestResult:
+    """`run_load` a freshly made source, again after a conflict with a concurrent writer."""
+    for attempt in range(LOAD_ATTEMPTS):
+        stats = FetchStats(on_page=on_page)
+        try:
+            result = run_load(settings, make_source(stats), stats)
+        except Exception as exc:
+            if attempt == LOAD_ATTEMPTS - 1 or not _is_conflict(exc):
+                raise
+            time.sleep(0.5 * (attempt + 1) + random.random())
+            continue
+        result.commit_retries = attempt
+        return result
+    raise AssertionError("unreachable")
+
+
 def ingest_site(
     settings: Settings,
     window: Window,
@@ -227,10 +262,14 @@ def ingest_site(
         retries=settings.http_retries,
     )
     subject = subject_id or settings.subject_id or urlsplit(url).hostname or "default"
-    stats = FetchStats(on_page=on_page)
     try:
-        source = nightscout(client, window, subject, stats, settings.page_size, collections)
-        return run_load(settings, source, stats)
+        return load_with_retries(
+            settings,
+            lambda stats: nightscout(
+                client, window, subject, stats, settings.page_size, collections
+            ),
+            on_page,
+        )
     finally:
         client.close()
 
@@ -244,7 +283,9 @@ def ingest_file(
 ) -> IngestResult:
     """Load a Nightscout JSON export or an iglu CSV (several subjects) into raw."""
     records = load_file(path, utc_offset_minutes=utc_offset_minutes)
-    stats = FetchStats(on_page=on_page)
     collections = tuple(c for c in COLLECTIONS if records.get(c))
-    source = nightscout_file(records, stats, window, settings.page_size, collections)
-    return run_load(settings, source, stats)
+    return load_with_retries(
+        settings,
+        lambda stats: nightscout_file(records, stats, window, settings.page_size, collections),
+        on_page,
+    )

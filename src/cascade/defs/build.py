@@ -8,6 +8,7 @@ import dagster as dg
 
 from cascade.defs.checks import readings_unique_and_plausible
 from cascade.defs.ingestion import PARTITIONED, build_ingestion_assets, raw_key
+from cascade.defs.maintenance import lake_maintenance
 from cascade.defs.partitions import backfill_policy, daily_partitions
 from cascade.defs.publish import published_marts
 from cascade.defs.resources import CascadeResource, hand_over
@@ -48,6 +49,10 @@ def build_definitions(settings: Settings | None = None, **resource_overrides) ->
                 run_key=f"{key}@{context.scheduled_execution_time:%Y%m%d%H}", partition_key=key
             )
 
+    weekly_maintenance = dg.ScheduleDefinition(
+        job=lake_maintenance, cron_schedule="30 3 * * 0", execution_timezone=settings.timezone
+    )
+
     dbt_after_ingest = dg.AutomationConditionSensorDefinition(
         "dbt_after_ingest",
         target=dg.AssetSelection.groups(*LAYERS),
@@ -56,8 +61,8 @@ def build_definitions(settings: Settings | None = None, **resource_overrides) ->
     return dg.Definitions(
         assets=assets,
         asset_checks=[readings_unique_and_plausible],
-        jobs=[pipeline, ingest],
-        schedules=[hourly_ingest],
+        jobs=[pipeline, ingest, lake_maintenance],
+        schedules=[hourly_ingest, weekly_maintenance],
         sensors=[dbt_after_ingest],
         resources={
             "cascade": cascade,

@@ -30,6 +30,7 @@ def materializations(result: IngestResult, collections: tuple[str, ...]):
                 "seconds": dg.FloatMetadataValue(round(result.seconds, 2)),
                 "ducklake_snapshot_id": result.snapshot_id,
                 "data_files_written": result.data_files,
+                "commit_retries": result.commit_retries,
             },
         )
 

@@ -36,7 +36,10 @@ class CascadeResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         overrides = {
             key: value
-            for key, value in (("nightscout_url", self.nightscout_url), ("subject_id", self.subject_id))
+            for key, value in (
+                ("nightscout_url", self.nightscout_url),
+                ("subject_id", self.subject_id),
+            )
             if value
         }
         explicit = _HANDED_OVER.get(self.settings_key or "")

@@ -13,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from cascade.defs.partitions import LAKE_POOL, local_dates, partition_window
 from cascade.defs.resources import CascadeResource
 from cascade.lake.extensions import ensure_installed
-from cascade.lake.lock import writer_lock
+from cascade.lake.lock import transform_lock
 from cascade.transform import DBT_QUIET_ENV, PROJECT_DIR, dbt_env, dbt_vars, patched_environ
 
 LAYERS = ("bronze", "silver", "gold")
@@ -96,7 +96,7 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
         start, end = local_dates(partition_window(context))
         ensure_installed()
         args = ["build", "--vars", json.dumps(dbt_vars(settings, start, end))]
-        with writer_lock(settings), patched_environ(dbt_env(settings)):
+        with transform_lock(settings), patched_environ(dbt_env(settings)):
             yield from dbt.cli(args, context=context).stream()
 
     return cascade_dbt

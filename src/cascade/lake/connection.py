@@ -7,6 +7,8 @@ into `CREATE SECRET`, never into an ATTACH path, so `PRAGMA database_list` and l
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -108,6 +110,12 @@ def session_statements(settings: Settings, read_only: bool = False) -> list[str]
     ]
 
 
+# Processes opening a brand-new lake at once race to create DuckLake's metadata and the layer
+# schemas; the loser sees one of these, and simply opening again succeeds.
+BOOTSTRAP_RACES = ("duplicate key", "already exists", "conflict")
+BOOTSTRAP_ATTEMPTS = 5
+
+
 def _open(settings: Settings, read_only: bool) -> duckdb.DuckDBPyConnection:
     if settings.profile == "local":
         if read_only and not settings.catalog_path.exists():
@@ -118,23 +126,32 @@ def _open(settings: Settings, read_only: bool) -> duckdb.DuckDBPyConnection:
         if not read_only:
             settings.catalog_path.parent.mkdir(parents=True, exist_ok=True)
             (settings.home / "lake").mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:")
-    try:
-        install_extensions(con)
-        for statement in [*setting_statements(settings), *secret_statements(settings)]:
-            con.execute(statement)
-        if settings.profile == "scale":
-            # a bad endpoint or bucket would otherwise surface only at the first write
-            con.execute(f"select count(*) from glob({quote(settings.lake_data_path + '*')})")
-        con.execute(attach_statement(settings, read_only))
-        if not read_only:
-            for layer in LAYERS:
-                con.execute(f"create schema if not exists {settings.lake_alias}.{layer}")
-        con.execute(f"use {settings.lake_alias}")
-    except duckdb.Error as exc:
-        con.close()
-        raise LakeError(explain(settings, exc)) from None
-    return con
+    for attempt in range(BOOTSTRAP_ATTEMPTS):
+        con = duckdb.connect(":memory:")
+        try:
+            _prepare(con, settings, read_only)
+            return con
+        except duckdb.Error as exc:
+            con.close()
+            racing = any(race in str(exc).lower() for race in BOOTSTRAP_RACES)
+            if not racing or attempt == BOOTSTRAP_ATTEMPTS - 1:
+                raise LakeError(explain(settings, exc)) from None
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+    raise AssertionError("unreachable")
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, read_only: bool) -> None:
+    install_extensions(con)
+    for statement in [*setting_statements(settings), *secret_statements(settings)]:
+        con.execute(statement)
+    if settings.profile == "scale":
+        # a bad endpoint or bucket would otherwise surface only at the first write
+        con.execute(f"select count(*) from glob({quote(settings.lake_data_path + '*')})")
+    con.execute(attach_statement(settings, read_only))
+    if not read_only:
+        for layer in LAYERS:
+            con.execute(f"create schema if not exists {settings.lake_alias}.{layer}")
+    con.execute(f"use {settings.lake_alias}")
 
 
 def explain(settings: Settings, exc: BaseException) -> str:

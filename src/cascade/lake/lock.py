@@ -39,3 +39,42 @@ def writer_lock(settings: Settings, timeout_s: float = 3600.0) -> Iterator[float
             yield time.monotonic() - started
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def transform_lock(settings: Settings) -> Iterator[float]:
+    """Hold the lake's dbt lock; yields the seconds spent waiting.
+
+    dbt rebuilds shared tables through fixed temporary names (`<model>__dbt_tmp`), so two
+    builds on one lake must not overlap even where ingestion runs in parallel. Locally the
+    writer lock serves; on PostgreSQL a session-level advisory lock in the catalog database,
+    which the server releases by itself if the holder dies.
+    """
+    if settings.profile == "local":
+        with writer_lock(settings) as waited:
+            yield waited
+        return
+    import psycopg2
+
+    catalog = settings.catalog
+    started = time.monotonic()
+    con = psycopg2.connect(
+        host=catalog.host,
+        port=catalog.port,
+        dbname=catalog.database,
+        user=catalog.user,
+        password=catalog.password.get_secret_value() or None,
+        connect_timeout=10,
+        application_name="cascade transform lock",
+    )
+    con.autocommit = True
+    key = f"cascade:transform:{settings.lake_alias}"
+    try:
+        with con.cursor() as cursor:
+            cursor.execute("select pg_advisory_lock(hashtext(%s))", [key])
+            try:
+                yield time.monotonic() - started
+            finally:
+                cursor.execute("select pg_advisory_unlock(hashtext(%s))", [key])
+    finally:
+        con.close()

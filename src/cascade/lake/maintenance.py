@@ -1,0 +1,175 @@
+"""Compact the lake and forget old history: `cascade maintain` and the weekly schedule.
+
+Daily loads leave many small Parquet files, rows inlined in the catalog, one snapshot per
+commit and, after a killed load, a `raw_staging_*` schema. Maintenance flushes inlined rows,
+merges adjacent small files (transparent to time travel), expires snapshots older than
+`older_than` and deletes the files that only those snapshots used once they have been
+scheduled for deletion longer than `older_than`, so a reader that started before this run
+never loses a file under it. Query results never change; time travel before the cut-off does.
+
+On the local profile maintenance holds the writer lock like every writer; on PostgreSQL it
+runs beside concurrent loads, DuckLake retrying commits, and a step that loses a conflict is
+run again on the new snapshot. That is safe as long as `older_than` exceeds the longest load
+or query (the default week does); `older_than=0` reclaims everything at once, for a quiet lake.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from cascade.lake.connection import LakeError, connect, metadata_prefix, quote
+from cascade.lake.lock import writer_lock
+from cascade.settings import Settings
+
+STAGING = re.compile(r"^raw_staging(_[A-Za-z0-9_]+)?$")
+# a PostgreSQL load's staging schema lives for one load step: minutes, never hours
+STALE_STAGING = timedelta(hours=6)
+# untracked files younger than this may belong to a commit in flight
+ORPHAN_MIN_AGE = timedelta(hours=6)
+STEP_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class LakeFootprint:
+    """Live data files (count, bytes), snapshots, and every file still stored."""
+
+    data_files: int
+    bytes: int
+    snapshots: int
+    stored_files: int
+
+
+@dataclass
+class MaintenanceReport:
+    """What one maintenance run changed, before and after."""
+
+    before: LakeFootprint
+    after: LakeFootprint
+    dropped_schemas: list[str] = field(default_factory=list)
+    flushed_rows: int = 0
+    merged_files: int = 0
+    expired_snapshots: int = 0
+    deleted_files: int = 0
+    lock_wait_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        """A few lines for the CLI and the Dagster log."""
+        b, a = self.before, self.after
+        dropped = ", ".join(self.dropped_schemas) or "none"
+        return (
+            f"data files {b.data_files:,} -> {a.data_files:,} "
+            f"({b.bytes / 2**20:,.1f} -> {a.bytes / 2**20:,.1f} MiB); "
+            f"snapshots {b.snapshots:,} -> {a.snapshots:,}; "
+            f"files stored {b.stored_files:,} -> {a.stored_files:,}\n"
+            f"flushed {self.flushed_rows:,} inlined rows, merged {self.merged_files:,} "
+            f"files, expired {self.expired_snapshots:,} snapshots, deleted "
+            f"{self.deleted_files:,} files, dropped staging schemas: {dropped} "
+            f"({self.seconds:.1f} s, {self.lock_wait_seconds:.1f} s waiting for the writer lock)"
+        )
+
+
+def footprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> LakeFootprint:
+    """The lake's size as DuckLake's catalog records it."""
+    meta = metadata_prefix(settings)
+    live, size, snaps, stored = con.execute(
+        f"select count(*) filter (where end_snapshot is null), "
+        f"coalesce(sum(file_size_bytes) filter (where end_snapshot is null), 0), "
+        f"(select count(*) from {meta}.ducklake_snapshot), count(*) "
+        f"+ (select count(*) from {meta}.ducklake_delete_file) "
+        f"+ (select count(*) from {meta}.ducklake_files_scheduled_for_deletion) "
+        f"from {meta}.ducklake_data_file"
+    ).fetchone()
+    return LakeFootprint(live, int(size), snaps, stored)
+
+
+def stale_staging_schemas(
+    con: duckdb.DuckDBPyConnection, settings: Settings, older_than: timedelta
+) -> list[str]:
+    """`raw_staging*` schemas created before `older_than` ago (or whose snapshot expired)."""
+    meta = metadata_prefix(settings)
+    cutoff = datetime.now(UTC) - older_than
+    rows = con.execute(
+        f"select s.schema_name, cast(n.snapshot_time as timestamptz) "
+        f"from {meta}.ducklake_schema s left join {meta}.ducklake_snapshot n "
+        f"on n.snapshot_id = s.begin_snapshot "
+        f"where s.end_snapshot is null and s.schema_name like 'raw_staging%'"
+    ).fetchall()
+    return sorted(
+        name
+        for name, created in rows
+        if STAGING.match(name) and (created is None or created <= cutoff)
+    )
+
+
+def _call(con: duckdb.DuckDBPyConnection, statement: str) -> list[tuple]:
+    """Run one maintenance call, again on a fresh snapshot when it lost a commit conflict."""
+    for attempt in range(STEP_ATTEMPTS):
+        try:
+            return con.execute(statement).fetchall()
+        except duckdb.TransactionException:
+            if attempt == STEP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    return []
+
+
+def _timestamp(moment: datetime) -> str:
+    return f"{quote(moment.isoformat())}::timestamptz"
+
+
+def run_maintenance(
+    settings: Settings, older_than: timedelta = timedelta(days=7)
+) -> MaintenanceReport:
+    """Flush, compact, expire and clean the lake, and drop stale staging schemas.
+
+    Safe while loads run when `older_than` exceeds the longest load (see the module doc).
+    Raises LakeError when there is no lake; the report holds the before/after footprint.
+    """
+    if older_than < timedelta(0):
+        raise ValueError(f"older_than must not be negative, got {older_than}")
+    if settings.profile == "local" and not settings.catalog_path.exists():
+        raise LakeError(
+            f"no lake at {settings.catalog_path}: nothing to maintain (set CASCADE_HOME to the "
+            "folder that holds catalog.sqlite)"
+        )
+    started = time.perf_counter()
+    alias = quote(settings.lake_alias)
+    cutoff = datetime.now(UTC) - older_than
+    # holding the local writer lock means no load is running: every staging schema is left over
+    staging_age = STALE_STAGING if settings.profile == "scale" else timedelta(0)
+    with writer_lock(settings) as waited, connect(settings) as con:
+        before = footprint(con, settings)
+        report = MaintenanceReport(before, before, lock_wait_seconds=waited)
+        for name in stale_staging_schemas(con, settings, staging_age):
+            _call(con, f"drop schema if exists {settings.lake_alias}.{name} cascade")
+            report.dropped_schemas.append(name)
+        flushed = _call(con, f"call ducklake_flush_inlined_data({alias})")
+        report.flushed_rows = sum(row[2] for row in flushed)
+        merged = _call(con, f"call ducklake_merge_adjacent_files({alias})")
+        report.merged_files = sum(row[2] for row in merged)
+        expired = _call(
+            con, f"call ducklake_expire_snapshots({alias}, older_than => {_timestamp(cutoff)})"
+        )
+        report.expired_snapshots = len(expired)
+        # files scheduled by this very run count too when older_than is zero
+        cleanup_cutoff = datetime.now(UTC) - older_than
+        deleted = _call(
+            con,
+            f"call ducklake_cleanup_old_files({alias}, older_than => {_timestamp(cleanup_cutoff)})",
+        )
+        orphan_cutoff = min(cleanup_cutoff, datetime.now(UTC) - ORPHAN_MIN_AGE)
+        orphans = _call(
+            con,
+            f"call ducklake_delete_orphaned_files({alias}, "
+            f"older_than => {_timestamp(orphan_cutoff)})",
+        )
+        report.deleted_files = len(deleted) + len(orphans)
+        report.after = footprint(con, settings)
+    report.seconds = time.perf_counter() - started
+    return report
