@@ -1,0 +1,282 @@
+"""Run the dbt project (bronze -> silver -> gold) on the lake that `Settings` describe.
+
+dbt reads its profile from the environment; `dbt_env` derives that environment from the one
+`Settings`, so dbt attaches the same lake under the same alias as every Python connection.
+Secrets go only into `DBT_ENV_SECRET_*` variables, which dbt scrubs from everything it prints
+or writes. `run_transform` runs `dbt build` in-process (models, data tests and unit tests) and
+returns a summary; it raises `TransformError` with a redacted message when anything fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cascade.lake.extensions import ensure_installed
+from cascade.lake.lock import transform_lock
+from cascade.settings import Settings
+
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "transforms" / "dbt"
+SECRET_PREFIX = "DBT_ENV_SECRET_"
+# dbt phones home unless told not to; nothing here may reach the internet.
+DBT_QUIET_ENV = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false"}
+
+
+class TransformError(RuntimeError):
+    """dbt failed; the message lists the failing nodes with secrets redacted."""
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """One model, test or unit test that dbt finished."""
+
+    name: str
+    resource_type: str
+    status: str
+    seconds: float
+    message: str = ""
+
+
+@dataclass
+class TransformResult:
+    """What a dbt build did: models built, tests passed/failed, failures, seconds."""
+
+    models: list[str] = field(default_factory=list)
+    tests_passed: int = 0
+    tests_failed: int = 0
+    tests_warned: int = 0
+    unit_tests_passed: int = 0
+    skipped: int = 0
+    failures: list[NodeEvent] = field(default_factory=list)
+    seconds: float = 0.0
+    window: tuple[date | None, date | None] = (None, None)
+    full_refresh: bool = False
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line for a CLI or a log."""
+        start, end = self.window
+        scope = "all dates" if start is None and end is None else f"{start or '…'} to {end or '…'}"
+        return (
+            f"{len(self.models)} models built ({scope}{', full refresh' if self.full_refresh else ''}), "
+            f"{self.tests_passed} tests passed, {self.tests_failed} failed, "
+            f"{self.unit_tests_passed} unit tests passed, in {self.seconds:.1f} s"
+        )
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The environment `profiles.yml` reads: `CASCADE_*` values and `DBT_ENV_SECRET_*` secrets."""
+    env = {
+        "CASCADE_DBT_TARGET": settings.profile,
+        "CASCADE_LAKE_ALIAS": settings.lake_alias,
+        "CASCADE_TIMEZONE": settings.timezone,
+        "CASCADE_DBT_DATA_PATH": settings.lake_data_path,
+    }
+    if settings.catalog is None:
+        env["CASCADE_DBT_CATALOG_PATH"] = str(settings.catalog_path)
+        return env
+    catalog = settings.catalog
+    endpoint = (settings.s3_endpoint or "s3.amazonaws.com").split("://", 1)[-1].rstrip("/")
+    env |= {
+        "CASCADE_DBT_PG_HOST": catalog.host,
+        "CASCADE_DBT_PG_PORT": str(catalog.port),
+        "CASCADE_DBT_PG_DATABASE": catalog.database,
+        "CASCADE_DBT_PG_USER": catalog.user,
+        "CASCADE_S3_REGION": settings.s3_region,
+        "CASCADE_S3_URL_STYLE": settings.s3_url_style,
+        "CASCADE_S3_USE_SSL": str(settings.s3_use_ssl).lower(),
+        "CASCADE_DBT_S3_ENDPOINT": endpoint,
+        f"{SECRET_PREFIX}CASCADE_PG_PASSWORD": catalog.password.get_secret_value(),
+        f"{SECRET_PREFIX}CASCADE_S3_ACCESS_KEY_ID": _plain(settings.s3_access_key_id),
+        f"{SECRET_PREFIX}CASCADE_S3_SECRET_ACCESS_KEY": _plain(settings.s3_secret_access_key),
+    }
+    return env
+
+
+def _plain(secret) -> str:
+    return secret.get_secret_value() if secret is not None else ""
+
+
+def dbt_vars(settings: Settings, start: date | None = None, end: date | None = None) -> dict:
+    """The `--vars` of a run: the window (local dates, end exclusive) and the timezone."""
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"CASCADE_TIMEZONE {settings.timezone!r} is not an IANA timezone (e.g. Europe/Berlin)"
+        ) from None
+    if start is not None and end is not None and start >= end:
+        raise ValueError(
+            f"the window is empty: start {start} is not before end {end} (end is exclusive)"
+        )
+    return {
+        "timezone": settings.timezone,
+        "start_date": start.isoformat() if start else None,
+        "end_date": end.isoformat() if end else None,
+    }
+
+
+def dbt_args(
+    settings: Settings,
+    start: date | None = None,
+    end: date | None = None,
+    full_refresh: bool = False,
+    select: str | None = None,
+    command: str = "build",
+    project_dir: Path = PROJECT_DIR,
+) -> list[str]:
+    """The dbt command line for a run (a pure function: nothing is read or written).
+
+    dbt writes its manifest and logs under `<CASCADE_HOME>/dbt`, next to the lake it ran on,
+    never into the repository; it prints nothing (run_transform summarises instead).
+    """
+    work = settings.home.absolute() / "dbt"
+    args = [
+        command,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+        "--vars",
+        json.dumps(dbt_vars(settings, start, end), sort_keys=True),
+        "--log-level",
+        "none",
+        "--log-level-file",
+        "info",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+        "--no-version-check",
+    ]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    return args
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set `values` in os.environ for the block, then restore what was there before."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _node_event(result) -> NodeEvent:
+    node = result.node
+    return NodeEvent(
+        name=node.name,
+        resource_type=str(node.resource_type),
+        status=str(result.status),
+        seconds=float(result.execution_time or 0.0),
+        message=str(result.message or ""),
+    )
+
+
+def _summarise(results, outcome: TransformResult) -> None:
+    for result in results:
+        event = _node_event(result)
+        kind, status = event.resource_type, event.status
+        if status in ("error", "fail", "runtime error"):
+            outcome.failures.append(event)
+        if status == "skipped":
+            outcome.skipped += 1
+        elif kind == "model" and status == "success":
+            outcome.models.append(event.name)
+        elif kind == "test":
+            outcome.tests_passed += status == "pass"
+            outcome.tests_failed += status in ("fail", "error")
+            outcome.tests_warned += status == "warn"
+        elif kind == "unit_test":
+            outcome.unit_tests_passed += status == "pass"
+            outcome.tests_failed += status in ("fail", "error")
+
+
+def _forward(on_event: Callable[[NodeEvent], None]):
+    def callback(event) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        run = event.data.run_result
+        info = event.data.node_info
+        on_event(
+            NodeEvent(
+                name=info.node_name,
+                resource_type=info.resource_type,
+                status=str(run.status),
+                seconds=float(run.execution_time or 0.0),
+                message=str(run.message or ""),
+            )
+        )
+
+    return callback
+
+
+def _error_message(settings: Settings, outcome: TransformResult, exception) -> str:
+    lines = [f"dbt build failed on the lake at {settings.describe_catalog()}"]
+    for failure in outcome.failures[:10]:
+        detail = " ".join(failure.message.split())[:500]
+        lines.append(f"  {failure.resource_type} {failure.name}: {failure.status}: {detail}")
+    if len(outcome.failures) > 10:
+        lines.append(f"  ... and {len(outcome.failures) - 10} more")
+    if exception is not None:
+        lines.append(f"  {type(exception).__name__}: {' '.join(str(exception).split())[:800]}")
+    return settings.redact("\n".join(lines))
+
+
+def run_transform(
+    settings: Settings,
+    start: date | None = None,
+    end: date | None = None,
+    full_refresh: bool = False,
+    select: str | None = None,
+    on_event: Callable[[NodeEvent], None] | None = None,
+) -> TransformResult:
+    """`dbt build` the bronze, silver and gold models (and their tests) on the lake.
+
+    `start`/`end` are local dates (end exclusive) of the window the incremental models rebuild;
+    None on both sides rebuilds everything. `select` is a dbt selector (e.g. "gold"); `on_event`
+    gets a NodeEvent as each model or test finishes. dbt reads its profile from os.environ, which
+    is patched for the call: do not run two transforms with different settings in one process at
+    once. Raises TransformError when any node fails, ValueError for a bad window or timezone.
+    """
+    if settings.profile == "local" and not settings.catalog_path.exists():
+        raise TransformError(
+            f"no lake at {settings.catalog_path}: run `cascade ingest` first, "
+            "or set CASCADE_HOME to the folder that holds catalog.sqlite"
+        )
+    args = dbt_args(settings, start, end, full_refresh, select)
+    from dbt.cli.main import dbtRunner  # slow to import: only when dbt really runs
+
+    outcome = TransformResult(window=(start, end), full_refresh=full_refresh)
+    ensure_installed()
+    started = time.perf_counter()
+    callbacks = [_forward(on_event)] if on_event else []
+    with transform_lock(settings), patched_environ({**DBT_QUIET_ENV, **dbt_env(settings)}):
+        result = dbtRunner(callbacks=callbacks).invoke(args)
+    outcome.seconds = time.perf_counter() - started
+    results = getattr(result.result, "results", None) or []
+    _summarise(results, outcome)
+    if not result.success or outcome.failures:
+        raise TransformError(_error_message(settings, outcome, result.exception))
+    return outcome

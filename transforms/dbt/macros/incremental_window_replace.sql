@@ -1,0 +1,18 @@
+{#-
+  Incremental strategy `window_replace`: delete every row of the run's window from the target,
+  then insert the freshly built window. Unlike delete+insert on a key it also removes rows whose
+  key vanished from the window, so a window run always equals a full refresh of that window.
+  Model config: window_column (a local date column, default local_date), window_before_days and
+  window_after_days (how far the model's own window reaches beyond the run's window).
+-#}
+{% macro get_incremental_window_replace_sql(arg_dict) %}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set predicate = window_filter(
+        config.get('window_column', 'local_date'),
+        config.get('window_before_days', 0),
+        config.get('window_after_days', 0)
+    ) -%}
+    delete from {{ arg_dict['target_relation'] }} where {{ predicate }};
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{% endmacro %}

@@ -1,0 +1,131 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='window_replace',
+        window_column='local_date',
+    )
+}}
+
+{#-
+  One row per subject and reading second. Nothing is dropped here except rows without a usable
+  time: implausible values and sensor LOW/HIGH are kept and labelled in reading_status, so the
+  quality mart can count what silver leaves out.
+-#}
+
+{%- set columns = raw_columns('entries') %}
+
+with
+
+source as (
+
+    select
+        subject_id,
+        record_key,
+        date_ms,
+        {{ raw_column(columns, 'type', 'varchar') }} as type,
+        {{ raw_column(columns, 'sgv', 'bigint') }} as sgv,
+        {{ raw_json(columns, 'raw_values', '$.sgv', 'varchar') }} as sgv_text,
+        {{ raw_column(columns, 'direction', 'varchar') }} as direction,
+        {{ raw_column(columns, 'device', 'varchar') }} as device,
+        {{ raw_column(columns, 'noise', 'integer') }} as noise,
+        {{ raw_column(columns, 'rssi', 'integer') }} as rssi,
+        {{ raw_column(columns, 'utc_offset', 'integer') }} as utc_offset,
+        {{ raw_column(columns, 'issue', 'varchar') }} as issue
+
+    from {{ raw_from('entries', columns) }}
+    where {{ window_ms_filter('date_ms') }}
+        and {{ plausible_time(columns) }}
+
+),
+
+renamed as (
+
+    select
+        subject_id,
+        record_key as reading_id,
+        date_ms as reading_ms,
+        to_timestamp(date_ms / 1000) as reading_at,
+        {{ to_local('to_timestamp(date_ms / 1000)') }}::date as local_date,
+        utc_offset as utc_offset_minutes,
+        sgv,
+        upper(trim(sgv_text)) as sgv_text,
+        direction,
+        device,
+        noise,
+        rssi,
+        issue as raw_issue
+
+    from source
+    where coalesce(type, 'sgv') = 'sgv'
+
+),
+
+classified as (
+
+    select
+        *,
+        case
+            when sgv between 20 and 600 then 'valid'
+            when sgv is not null then 'out_of_range'
+            when sgv_text in ('LOW', 'LO') then 'sensor_low'
+            when sgv_text in ('HIGH', 'HI') then 'sensor_high'
+            else 'missing'
+        end as reading_status
+
+    from renamed
+    where {{ window_filter('local_date') }}
+
+),
+
+deduplicated as (
+
+    select
+        *,
+        count(*) over (partition by subject_id, reading_ms // 1000) - 1 as duplicates_dropped
+
+    from classified
+    -- keep the most useful row of a second, then the lowest id (the same on every run)
+    qualify row_number() over (
+        partition by subject_id, reading_ms // 1000
+        order by
+            case reading_status
+                when 'valid' then 0
+                when 'sensor_low' then 1
+                when 'sensor_high' then 1
+                when 'out_of_range' then 2
+                else 3
+            end,
+            reading_id
+    ) = 1
+
+),
+
+final as (
+
+    select
+        subject_id,
+        reading_id,
+        reading_ms,
+        reading_at,
+        local_date,
+        utc_offset_minutes,
+        case
+            when reading_status = 'sensor_low' then 39
+            when reading_status = 'sensor_high' then 401
+            else try_cast(sgv as integer)
+        end as glucose_mg_dl,
+        reading_status,
+        reading_status in ('sensor_low', 'sensor_high') as is_sensor_limit,
+        duplicates_dropped::integer as duplicates_dropped,
+        direction,
+        device,
+        noise,
+        rssi,
+        raw_issue
+
+    from deduplicated
+
+)
+
+select * from final
+order by local_date, subject_id, reading_at

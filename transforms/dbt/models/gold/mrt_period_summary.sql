@@ -1,0 +1,134 @@
+{#-
+  One row per subject per period: the last 14, 30 and 90 days (ending at the subject's last
+  day with data) and all data. Metrics follow the consensus and iglu; wear is iglu's
+  active_percent: readings expected between the period's first and last reading at the sensor
+  interval dt0 (the median interval, rounded half to even), less those missing in gaps longer
+  than dt0.
+-#}
+
+with
+
+period_readings as (
+
+    -- a period is a contiguous stretch of the subject's readings, so the interval before each
+    -- reading is the fact's minutes_since_previous (null: longer than the lookback)
+    select
+        subject_id,
+        period,
+        local_date,
+        reading_at,
+        glucose_mg_dl,
+        coalesce(minutes_since_previous, 'infinity'::double) as interval_min
+
+    from ({{ readings_by_period(ref('fct_glucose_readings')) }})
+
+),
+
+aggregated as (
+
+    select
+        subject_id,
+        period,
+        min(local_date) as first_day,
+        max(local_date) as last_day,
+        (epoch(max(reading_at)) - epoch(min(reading_at))) / 60 as span_min,
+        list(interval_min) as intervals,
+        -- the interval leading into the period's first reading lies outside the period
+        arg_min(interval_min, reading_at) as leading_interval,
+        {{ glycaemia_metrics('glucose_mg_dl') }}
+
+    from period_readings
+    group by subject_id, period
+
+),
+
+intervals as (
+
+    select
+        *,
+        list_concat(
+            intervals[:list_position(intervals, leading_interval) - 1],
+            intervals[list_position(intervals, leading_interval) + 1:]
+        ) as inner_intervals
+
+    from aggregated
+
+),
+
+sensor_interval as (
+
+    -- iglu's dt0; when most intervals are gaps longer than the lookback (no finite median)
+    -- the configured sensor interval instead
+    select
+        *,
+        case
+            when isfinite(list_aggregate(inner_intervals, 'median'))
+                then greatest(round_even(list_aggregate(inner_intervals, 'median'), 0), 1)
+            else {{ var('sensor_interval_minutes') }}
+        end as dt0_min
+
+    from intervals
+
+),
+
+wear as (
+
+    -- the intervals add up to the span, so the minutes beyond dt0 in gaps longer than dt0 are
+    -- the span less every interval capped at dt0 (one past the lookback counts as longer)
+    select
+        *,
+        round_even(span_min / dt0_min, 0) + 1 as expected_readings,
+        round_even(
+            (span_min - coalesce(
+                list_sum(list_transform(inner_intervals, lambda x: least(x, dt0_min))), 0
+            )) / dt0_min,
+            0
+        ) as missing_readings
+
+    from sensor_interval
+
+),
+
+final as (
+
+    select
+        subject_id,
+        period,
+        first_day,
+        last_day,
+        (last_day - first_day + 1)::integer as days,
+        readings::integer as readings,
+        {{ metric('100.0 * (expected_readings - missing_readings) / expected_readings') }}
+            as wear_pct,
+        mean_mg_dl,
+        sd_mg_dl,
+        cv_pct,
+        gmi_pct,
+        pct_very_low,
+        pct_low,
+        pct_target,
+        pct_high,
+        pct_very_high,
+        pct_below_70,
+        pct_above_180,
+        j_index,
+        lbgi,
+        hbgi,
+        gri
+
+    from wear
+
+)
+
+select
+    *,
+    -- the International Consensus targets for most adults with type 1 or type 2 diabetes
+    coalesce(pct_target > 70, false) as meets_tir_target,
+    coalesce(pct_below_70 < 4, false) as meets_below_70_target,
+    coalesce(pct_very_low < 1, false) as meets_below_54_target,
+    coalesce(pct_above_180 < 25, false) as meets_above_180_target,
+    coalesce(pct_very_high < 5, false) as meets_above_250_target,
+    coalesce(cv_pct <= 36, false) as meets_cv_target,
+    coalesce(days >= 14 and wear_pct >= {{ var('low_wear_pct') }}, false) as meets_wear_target
+from final
+order by subject_id, period

@@ -1,0 +1,75 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='window_replace',
+        window_column='local_date',
+        window_after_days=1,
+    )
+}}
+
+{#-
+  One row per usable CGM reading (valid, or a sensor LOW/HIGH at its substitute value), with
+  local time, band and the step from the previous reading. A run rebuilds its window plus the
+  following day, whose first readings step from the window's last one; it reads far enough before
+  the window that the first reading finds its previous one (up to lookback_minutes back).
+-#}
+
+{%- set lookback_days = (var('lookback_minutes') | int / 1440) | round(0, 'ceil') | int + 1 %}
+
+with
+
+readings as (
+
+    select *
+    from {{ ref('stg_entries') }}
+    where {{ window_filter('local_date', before_days=lookback_days, after_days=1) }}
+        and reading_status in ('valid', 'sensor_low', 'sensor_high')
+
+),
+
+stepped as (
+
+    select
+        *,
+        (reading_ms - lag(reading_ms) over by_time) / 60000.0 as minutes_since_lag,
+        glucose_mg_dl - lag(glucose_mg_dl) over by_time as change_mg_dl
+
+    from readings
+    window by_time as (partition by subject_id order by reading_ms)
+
+),
+
+final as (
+
+    select
+        subject_id,
+        reading_id,
+        reading_at,
+        {{ to_local('reading_at') }} as local_at,
+        local_date,
+        hour({{ to_local('reading_at') }})::integer as local_hour,
+        (
+            (hour({{ to_local('reading_at') }}) * 60 + minute({{ to_local('reading_at') }})) // 15
+        )::integer as tod_bin,
+        isodow(local_date)::integer as iso_weekday,
+        glucose_mg_dl,
+        {{ glucose_band('glucose_mg_dl') }} as glucose_band,
+        is_sensor_limit,
+        case
+            when minutes_since_lag <= {{ var('lookback_minutes') }} then minutes_since_lag
+        end as minutes_since_previous,
+        case
+            when minutes_since_lag <= {{ var('gap_minutes') }} then change_mg_dl / minutes_since_lag
+        end as rate_mg_dl_per_min,
+        coalesce(minutes_since_lag > {{ var('gap_minutes') }}, true) as is_after_gap,
+        direction,
+        coalesce(nullif(trim(device), ''), 'unknown') as device,
+        utc_offset_minutes
+
+    from stepped
+    where {{ window_filter('local_date', after_days=1) }}
+
+)
+
+select * from final
+order by local_date, subject_id, reading_at

@@ -1,0 +1,53 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='window_replace',
+        window_column='local_date',
+    )
+}}
+
+{#-
+  One row per care event, with what it delivered split out: bolus insulin, carbs, and temp basal
+  settings. Values outside physical limits are left out of these columns (kept in bronze).
+-#}
+
+with
+
+treatments as (
+
+    select *
+    from {{ ref('stg_treatments') }}
+    where {{ window_filter('local_date') }}
+
+),
+
+final as (
+
+    select
+        subject_id,
+        treatment_id,
+        treated_at,
+        {{ to_local('treated_at') }} as local_at,
+        local_date,
+        event_type,
+        case when insulin_u > 0 and insulin_u <= 100 then insulin_u end as bolus_insulin_u,
+        case when carbs_g > 0 and carbs_g <= 500 then carbs_g end as carbs_g,
+        event_type ilike '%temp basal%' as is_temp_basal,
+        case
+            when event_type ilike '%temp basal%'
+                then coalesce(absolute_u_per_h, rate_u_per_h)
+        end as temp_basal_u_per_h,
+        case when event_type ilike '%temp basal%' then percent_change end as temp_basal_percent,
+        case
+            when event_type ilike '%temp basal%' and duration_min >= 0 and duration_min <= 1440
+                then duration_min
+        end as temp_basal_duration_min,
+        glucose_mg_dl,
+        entered_by
+
+    from treatments
+
+)
+
+select * from final
+order by local_date, subject_id, treated_at
