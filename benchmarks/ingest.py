@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from contextlib import nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,7 +25,7 @@ from cascade.lake.connection import connect, metadata_prefix  # noqa: E402
 from cascade.settings import Settings  # noqa: E402
 from cascade.sources.nightscout.helpers import Window  # noqa: E402
 
-YEAR = Window(datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc))
+YEAR = Window(datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def files_per_table(settings: Settings) -> dict[str, int]:

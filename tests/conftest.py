@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 from cascade.settings import Settings
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 
 @pytest.fixture(autouse=True)

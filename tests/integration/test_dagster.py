@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -23,7 +23,7 @@ from tests.support import PG_PASSWORD
 
 SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "asset_graph.json"
 DAY = date(2025, 3, 10)
-NOW = datetime(2025, 4, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 4, 1, tzinfo=UTC)
 LAYER_TABLES = {
     "raw": ["entries"],
     "bronze": ["stg_entries"],
@@ -80,10 +80,14 @@ def layer_counts(settings: Settings) -> dict[str, int]:
 def test_pipeline_materialises_raw_to_gold_and_is_idempotent(lake_settings: Settings):
     settings = lake_settings.model_copy(update={"start_date": "2025-01-01"})
     with DemoServer(now=NOW) as server:
-        first = run_pipeline(settings, DAY, DAY + timedelta(days=1), nightscout_url=server.url, subject_id="demo")
+        first = run_pipeline(
+            settings, DAY, DAY + timedelta(days=1), nightscout_url=server.url, subject_id="demo"
+        )
         assert first.success, first.failures
         counts = layer_counts(settings)
-        again = run_pipeline(settings, DAY, DAY + timedelta(days=1), nightscout_url=server.url, subject_id="demo")
+        again = run_pipeline(
+            settings, DAY, DAY + timedelta(days=1), nightscout_url=server.url, subject_id="demo"
+        )
         assert again.success, again.failures
     assert counts == layer_counts(settings)
     assert counts["raw.entries"] == day_count(DAY) + day_count(DAY + timedelta(days=1))
@@ -119,27 +123,55 @@ def test_multiprocess_executor_run(local_settings: Settings, monkeypatch, tmp_pa
 
 
 def test_three_concurrent_partitions_complete(lake_settings: Settings):
-    """Local: serialised on the writer lock; PostgreSQL: in parallel. Never a hang."""
+    """One pipeline run per partition, three at once. Local: serialised on the writer lock;
+    PostgreSQL: ingestion in parallel, dbt taking turns. Never a hang (the test times out)."""
     settings = lake_settings.model_copy(update={"start_date": "2025-01-01"})
     with DemoServer(now=NOW) as server:
-        report = run_backfill(settings, DAY, DAY + timedelta(days=2), 3, server.url, "demo", 1)
-    assert len(report.chunks) == 3 and not report.failures, report.failures
+        report = run_backfill(
+            settings,
+            DAY,
+            DAY + timedelta(days=2),
+            3,
+            server.url,
+            "demo",
+            one_run_per_partition=True,
+        )
+    assert len(report.runs) == 3 and not report.failures, report.failures
     expected = sum(day_count(DAY + timedelta(days=d)) for d in range(3))
     assert layer_counts(settings)["raw.entries"] == expected
     if settings.profile == "scale":
         database = settings.catalog.database
-        admin = os.environ.get("CASCADE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        admin = os.environ.get(
+            "CASCADE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        )
         idle = pg_execute(
             admin,
-            "select count(*) from pg_stat_activity where datname = '%s' "
-            "and state like 'idle in transaction%%'" % database,
+            f"select count(*) from pg_stat_activity where datname = '{database}' "
+            "and state like 'idle in transaction%'",
         )[0][0]
         locks = pg_execute(
             admin,
             "select count(*) from pg_locks l join pg_stat_activity a using (pid) "
-            "where a.datname = '%s' and l.granted and a.pid <> pg_backend_pid()" % database,
+            f"where a.datname = '{database}' and l.granted and a.pid <> pg_backend_pid()",
         )[0][0]
         assert idle == 0 and locks == 0
+
+
+def test_backfill_is_ranged_ingestion_then_one_dbt_run(local_settings: Settings):
+    settings = local_settings.model_copy(update={"start_date": "2025-01-01"})
+    with DemoServer(now=NOW) as server:
+        report = run_backfill(settings, DAY, DAY + timedelta(days=3), 2, server.url, "demo")
+    assert not report.failures, report.failures
+    assert [(r.job, r.first, r.last) for r in report.runs] == [
+        ("nightscout_ingest", DAY, DAY + timedelta(days=1)),
+        ("nightscout_ingest", DAY + timedelta(days=2), DAY + timedelta(days=3)),
+        ("nightscout_refine", DAY, DAY + timedelta(days=3)),
+    ]
+    counts = layer_counts(settings)
+    assert counts["raw.entries"] == sum(day_count(DAY + timedelta(days=d)) for d in range(4))
+    with connect(settings, read_only=True) as con:
+        days = con.execute("select count(*) from ducklake.gold.mrt_daily_glycaemia").fetchone()[0]
+    assert days == 4
 
 
 def test_a_failing_partition_fails_alone(local_settings: Settings):
@@ -151,7 +183,11 @@ def test_a_failing_partition_fails_alone(local_settings: Settings):
         def run(day: date, url: str) -> None:
             results[day] = run_pipeline(
                 settings.model_copy(update={"http_retries": 2}),
-                day, day, nightscout_url=url, subject_id="demo", log_level="ERROR",
+                day,
+                day,
+                nightscout_url=url,
+                subject_id="demo",
+                log_level="ERROR",
             )
 
         threads = [
@@ -171,7 +207,9 @@ def test_a_failing_partition_fails_alone(local_settings: Settings):
 @pytest.mark.pg
 def test_refused_catalog_fails_the_run_clearly(scale_settings: Settings):
     url = scale_settings.catalog_url.get_secret_value().replace(":5432/", ":1/")
-    settings = Settings(**{**scale_settings.model_dump(), "catalog_url": url, "start_date": "2025-01-01"})
+    settings = Settings(
+        **{**scale_settings.model_dump(), "catalog_url": url, "start_date": "2025-01-01"}
+    )
     with DemoServer(now=NOW) as server:
         result = run_pipeline(settings, DAY, DAY, nightscout_url=server.url, log_level="ERROR")
     assert not result.success

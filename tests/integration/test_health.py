@@ -11,7 +11,6 @@ import boto3
 import psycopg2
 import pytest
 from click.testing import CliRunner
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 from cascade.demo.server import DemoServer
 from cascade.ingest import ingest_site
@@ -21,6 +20,7 @@ from cascade.ops_cli import health
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
 from cascade.transform import run_transform
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 SECRETS = (PG_PASSWORD, S3_KEY_ID, S3_SECRET)
 REPORT_KEYS = {"ok", "profile", "lake_alias", "catalog", "seconds", "checks"}

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 from cascade.demo.generator import entries_for_day, treatments_for_day
 from cascade.demo.server import DemoServer
@@ -15,6 +14,7 @@ from cascade.ingest import ingest_file, ingest_site
 from cascade.lake.connection import connect
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 DAY = date(2024, 3, 1)
 

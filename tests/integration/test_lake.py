@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from tests.support import PG_PASSWORD, S3_SECRET
 
 from cascade.lake.connection import LakeError, connect
 from cascade.settings import LAYERS, Settings
+from tests.support import PG_PASSWORD, S3_SECRET
 
 
 def test_connect_attaches_the_lake_and_creates_the_layers(lake_settings: Settings):

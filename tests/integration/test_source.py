@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from tests.support import NS_API_SECRET
 
 from cascade.demo.generator import entries_for_day, treatments_for_day
 from cascade.demo.server import DemoServer
 from cascade.sources.nightscout.helpers import NightscoutClient, NightscoutError, Window
+from tests.support import NS_API_SECRET
 
 DAY = date(2024, 5, 10)
 START = datetime(2024, 5, 10, tzinfo=UTC)

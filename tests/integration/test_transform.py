@@ -6,7 +6,6 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 from cascade.demo.generator import (
     devicestatus_for_day,
@@ -20,6 +19,7 @@ from cascade.lake.connection import connect
 from cascade.settings import Settings
 from cascade.sources.nightscout import FetchStats, nightscout_file
 from cascade.transform import run_transform
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 DAY = date(2024, 3, 1)
 LAYERS = {

@@ -17,6 +17,7 @@ from cascade.settings import Settings
 
 PIPELINE_JOB = "nightscout_pipeline"
 INGEST_JOB = "nightscout_ingest"
+REFINE_JOB = "nightscout_refine"
 
 
 def build_definitions(settings: Settings | None = None, **resource_overrides) -> dg.Definitions:
@@ -29,14 +30,22 @@ def build_definitions(settings: Settings | None = None, **resource_overrides) ->
     cascade = CascadeResource(settings_key=key, **resource_overrides)
     settings = settings or Settings()
     partitions = daily_partitions(settings)
-    policy = backfill_policy()
-    assets = [*build_ingestion_assets(partitions, policy), build_dbt_assets(partitions, policy)]
+    # raw tables backfill in parallel ranged runs; dbt then builds the whole range at once
+    assets = [
+        *build_ingestion_assets(partitions, backfill_policy()),
+        build_dbt_assets(partitions, dg.BackfillPolicy.single_run()),
+    ]
     if settings.marts_url is not None:
         assets.append(published_marts)
 
     pipeline = dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all())
     ingest = dg.define_asset_job(
         INGEST_JOB, selection=dg.AssetSelection.assets(*(raw_key(c) for c in PARTITIONED))
+    )
+    refine = dg.define_asset_job(
+        REFINE_JOB,
+        selection=dg.AssetSelection.assets(raw_key("profile"))
+        | dg.AssetSelection.groups(*LAYERS, "publish"),
     )
 
     @dg.schedule(job=ingest, cron_schedule="7 * * * *", execution_timezone=settings.timezone)
@@ -61,7 +70,7 @@ def build_definitions(settings: Settings | None = None, **resource_overrides) ->
     return dg.Definitions(
         assets=assets,
         asset_checks=[readings_unique_and_plausible],
-        jobs=[pipeline, ingest, lake_maintenance],
+        jobs=[pipeline, ingest, refine, lake_maintenance],
         schedules=[hourly_ingest, weekly_maintenance],
         sensors=[dbt_after_ingest],
         resources={

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import tempfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -88,6 +89,8 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
         backfill_policy=policy,
         pool=LAKE_POOL,
         name="cascade_dbt",
+        # unit tests check the SQL, not the data: `make test` runs them, scheduled runs need not
+        exclude="resource_type:unit_test",
     )
     def cascade_dbt(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource
@@ -96,7 +99,12 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
         start, end = local_dates(partition_window(context))
         ensure_installed()
         args = ["build", "--vars", json.dumps(dbt_vars(settings, start, end))]
-        with transform_lock(settings), patched_environ(dbt_env(settings)):
-            yield from dbt.cli(args, context=context).stream()
+        # dbt's artifacts go to a scratch folder: one per run would pile up in the project
+        with (
+            tempfile.TemporaryDirectory(prefix="cascade-dbt-") as target,
+            transform_lock(settings),
+            patched_environ(dbt_env(settings)),
+        ):
+            yield from dbt.cli(args, context=context, target_path=Path(target)).stream()
 
     return cascade_dbt
