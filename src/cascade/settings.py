@@ -18,6 +18,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LAYERS = ("raw", "bronze", "silver", "gold")
+GOLD_MARTS = (
+    "mrt_daily_glycaemia",
+    "mrt_agp",
+    "mrt_period_summary",
+    "mrt_quality_coverage",
+    "mrt_glucose_overview",
+    "mrt_glucose_hourly_patterns",
+)
 REDACTED = "***"
 
 

@@ -11,21 +11,13 @@ import dagster as dg
 from cascade.defs.partitions import LAKE_POOL
 from cascade.defs.resources import CascadeResource
 from cascade.lake.connection import connect, quote
-from cascade.settings import CatalogUrl, Settings
+from cascade.settings import GOLD_MARTS, CatalogUrl, Settings
 
 MARTS_SCHEMA = "marts"
 MARTS_SECRET = "cascade_marts"
-GOLD = (
-    "mrt_daily_glycaemia",
-    "mrt_agp",
-    "mrt_period_summary",
-    "mrt_quality_coverage",
-    "mrt_glucose_overview",
-    "mrt_glucose_hourly_patterns",
-)
 
 
-def publish_marts(settings: Settings, tables: Iterable[str] = GOLD) -> dict[str, int]:
+def publish_marts(settings: Settings, tables: Iterable[str] = GOLD_MARTS) -> dict[str, int]:
     """Replace marts.<table> in CASCADE_MARTS_URL with the lake's gold.<table>; rows per table."""
     if settings.marts_url is None:
         raise ValueError("set CASCADE_MARTS_URL (postgresql://...) to publish the marts")
@@ -57,7 +49,7 @@ def publish_marts(settings: Settings, tables: Iterable[str] = GOLD) -> dict[str,
 
 @dg.asset(
     key=dg.AssetKey(["marts", "published"]),
-    deps=[dg.AssetKey(["gold", table]) for table in GOLD],
+    deps=[dg.AssetKey(["gold", table]) for table in GOLD_MARTS],
     group_name="publish",
     kinds={"postgres"},
     pool=LAKE_POOL,

@@ -24,21 +24,14 @@ import duckdb
 
 from cascade.lake.connection import LakeError, connect, metadata_prefix, quote
 from cascade.lake.extensions import EXTENSIONS
-from cascade.settings import LAYERS, REDACTED, Settings
+from cascade.settings import GOLD_MARTS, LAYERS, REDACTED, Settings
 
 Result = tuple[bool, str, dict]
 EXPECTED_TABLES = {
     "raw": ("entries",),
     "bronze": ("stg_entries",),
     "silver": ("fct_glucose_readings",),
-    "gold": (
-        "mrt_daily_glycaemia",
-        "mrt_agp",
-        "mrt_period_summary",
-        "mrt_quality_coverage",
-        "mrt_glucose_overview",
-        "mrt_glucose_hourly_patterns",
-    ),
+    "gold": GOLD_MARTS,
 }
 LAYER_FIX = {"raw": "run `cascade ingest`"} | {
     layer: "run `cascade transform`" for layer in LAYERS[1:]
