@@ -7,6 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # never let uv download a Python: the machine's python3 (3.11+) is the one
 export UV_PYTHON_DOWNLOADS := never
+# compile the venv once and keep bytecode: some environments set PYTHONDONTWRITEBYTECODE,
+# which makes every process (dbt, Dagster steps, workers) recompile dagster & co. from source
+export UV_COMPILE_BYTECODE := 1
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: install run test bench lint format dev clean
 
