@@ -33,7 +33,7 @@ test: install  ## the whole suite (PostgreSQL + S3 tests included where PostgreS
 
 bench: install  ## benchmark scripts that print throughput, ratios and memory
 	@for script in ingest transform backfill health report; do \
-	  test -f benchmarks/$$script.py && $(BIN)/python benchmarks/$$script.py || exit 1; \
+	  echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py || exit 1; \
 	done
 
 lint: install
