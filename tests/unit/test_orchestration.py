@@ -1,0 +1,65 @@
+"""Pure pieces of the orchestration: backfill ranges, partition tags, pool sizing, translator."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import yaml
+
+from cascade.backfill import chunks
+from cascade.defs.partitions import pool_limit
+from cascade.defs.transform import CascadeTranslator
+from cascade.pipeline import partition_range_tags, prepare_dagster_home
+from cascade.settings import Settings
+
+YEAR = (date(2025, 1, 1), date(2025, 12, 31))
+
+
+def test_a_year_is_a_few_ranged_runs_covering_every_day_once():
+    ranges = list(chunks(*YEAR, runs=4))
+    assert len(ranges) == 4
+    days = [r[0] + timedelta(days=d) for r in ranges for d in range((r[1] - r[0]).days + 1)]
+    assert days == [YEAR[0] + timedelta(days=d) for d in range(365)]
+    assert len(list(chunks(*YEAR, runs=1))) == 4  # never more than 92 days a run
+    assert len(list(chunks(date(2025, 1, 1), date(2025, 1, 3), runs=8))) == 3
+
+
+def test_partition_range_tags():
+    tags = partition_range_tags(date(2025, 3, 1), date(2025, 3, 7))
+    assert tags == {
+        "dagster/asset_partition_range_start": "2025-03-01",
+        "dagster/asset_partition_range_end": "2025-03-07",
+    }
+
+
+def test_pool_is_one_writer_locally_and_configurable_on_postgresql(tmp_path):
+    local = Settings(home=tmp_path, lake_writers=8, _env_file=None)
+    scale = Settings(
+        home=tmp_path,
+        catalog_url="postgresql://u:pw@h:5432/db",
+        data_path="s3://b/p",
+        lake_writers=6,
+        _env_file=None,
+    )
+    assert pool_limit(local) == 1 and pool_limit(scale) == 6
+    config = yaml.safe_load((prepare_dagster_home(scale) / "dagster.yaml").read_text())
+    assert config["concurrency"]["pools"]["default_limit"] == 6
+
+
+def test_translator_keys_groups_and_sources():
+    translator = CascadeTranslator()
+    model = {
+        "resource_type": "model",
+        "name": "fct_glucose_readings",
+        "fqn": ["cascade", "silver", "fct_glucose_readings"],
+    }
+    source = {
+        "resource_type": "source",
+        "source_name": "raw",
+        "name": "entries",
+        "fqn": ["cascade", "bronze", "raw", "entries"],
+    }
+    assert translator.get_asset_key(model) == dg.AssetKey(["silver", "fct_glucose_readings"])
+    assert translator.get_group_name(model) == "silver"
+    assert translator.get_asset_key(source) == dg.AssetKey(["raw", "entries"])
