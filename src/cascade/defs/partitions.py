@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 import dagster as dg
 
@@ -38,9 +38,3 @@ def local_dates(window: Window) -> tuple[date, date]:
 def pool_limit(settings: Settings) -> int:
     """Lake writers allowed at once: one on the local (SQLite) profile, more on PostgreSQL."""
     return 1 if settings.profile == "local" else settings.lake_writers
-
-
-def as_datetime(day: date, tz: str) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz))

@@ -71,7 +71,7 @@ def window_params(collection: str, lower: int, upper: int, count: int) -> dict[s
     return {f"find[{field}][$gte]": low, f"find[{field}][$lte]": high, "count": str(count)}
 
 
-def redact_url(url: str) -> str:
+def without_query(url: str) -> str:
     """The URL without its query string (which may carry a token)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
@@ -125,14 +125,14 @@ class NightscoutClient:
                 continue
             if response.status_code in (401, 403):
                 raise NightscoutError(
-                    f"{redact_url(url)} answered {response.status_code}: not authorised "
+                    f"{without_query(url)} answered {response.status_code}: not authorised "
                     "(set CASCADE_NIGHTSCOUT_API_SECRET or CASCADE_NIGHTSCOUT_TOKEN)"
                 )
             if response.status_code in RETRY_STATUSES:
                 last_problem = f"HTTP {response.status_code}"
                 continue
             if response.status_code != 200:
-                raise NightscoutError(f"{redact_url(url)} answered HTTP {response.status_code}")
+                raise NightscoutError(f"{without_query(url)} answered HTTP {response.status_code}")
             try:
                 body = response.json()
             except ValueError:
@@ -141,11 +141,11 @@ class NightscoutClient:
                 continue
             if not isinstance(body, list):
                 raise NightscoutError(
-                    f"{redact_url(url)} returned {type(body).__name__}, not a list"
+                    f"{without_query(url)} returned {type(body).__name__}, not a list"
                 )
             return body
         raise NightscoutError(
-            f"{redact_url(url)} failed after {self.retries + 1} attempts: {last_problem}"
+            f"{without_query(url)} failed after {self.retries + 1} attempts: {last_problem}"
         )
 
     def pages(self, collection: str, window: Window, page_size: int) -> Iterator[list[dict]]:
