@@ -45,7 +45,7 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 
 dev: install  ## the Dagster UI
-	$(BIN)/dagster dev -m cascade.definitions
+	$(BIN)/cascade dev
 
 clean:
 	rm -rf $(VENV) .cascade .pytest_cache .ruff_cache
