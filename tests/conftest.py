@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cascade.settings import Settings
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET, s3_client
 
 
 @pytest.fixture(autouse=True)
@@ -125,16 +125,8 @@ def pg_database(pg_admin_url: str):
 @pytest.fixture
 def s3_bucket(moto_endpoint: str) -> str:
     """A fresh bucket on moto's server; yields its name."""
-    import boto3
-
     name = f"lake-{uuid.uuid4().hex[:10]}"
-    boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id=S3_KEY_ID,
-        aws_secret_access_key=S3_SECRET,
-        region_name="us-east-1",
-    ).create_bucket(Bucket=name)
+    s3_client(moto_endpoint).create_bucket(Bucket=name)
     return name
 
 

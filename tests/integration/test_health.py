@@ -7,7 +7,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import psycopg2
 import pytest
 from click.testing import CliRunner
@@ -20,7 +19,7 @@ from cascade.ops_cli import health
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
 from cascade.transform import run_transform
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
+from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET, s3_client
 
 SECRETS = (PG_PASSWORD, S3_KEY_ID, S3_SECRET)
 REPORT_KEYS = {"ok", "profile", "lake_alias", "catalog", "seconds", "checks"}
@@ -144,13 +143,7 @@ def test_a_missing_scale_catalog_is_not_created(scale_settings: Settings, moto_e
     finally:
         con.close()
     bucket = scale_settings.data_path.removeprefix("s3://").split("/")[0]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id=S3_KEY_ID,
-        aws_secret_access_key=S3_SECRET,
-        region_name="us-east-1",
-    )
+    s3 = s3_client(moto_endpoint)
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 

@@ -14,7 +14,7 @@ from cascade.ingest import ingest_file, ingest_site
 from cascade.lake.connection import connect
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
-from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
+from tests.support import PG_PASSWORD, S3_SECRET, s3_client
 
 DAY = date(2024, 3, 1)
 
@@ -43,16 +43,8 @@ def raw_counts(settings: Settings, table: str) -> tuple[int, int, int]:
 def data_files(settings: Settings, moto_endpoint: str | None) -> list[str]:
     if settings.profile == "local":
         return [str(p) for p in (settings.home / "lake").rglob("*.parquet")]
-    import boto3
-
     bucket = settings.data_path.removeprefix("s3://").split("/")[0]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id=S3_KEY_ID,
-        aws_secret_access_key=S3_SECRET,
-        region_name="us-east-1",
-    )
+    s3 = s3_client(moto_endpoint)
     listing = s3.list_objects_v2(Bucket=bucket, Prefix="lake/")
     return [o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith(".parquet")]
 
