@@ -8,10 +8,11 @@ the scale profile. Secrets are `SecretStr` and are redacted wherever a URL is sh
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,26 @@ def validate_identifier(value: str, what: str = "identifier") -> str:
             "(letters, digits and underscores, not starting with a digit, at most 63 characters)"
         )
     return value
+
+
+@cache
+def _zone_names() -> dict[str, str]:
+    return {name.lower(): name for name in available_timezones()}
+
+
+def canonical_zone(name: str, what: str = "timezone") -> str:
+    """The IANA spelling of `name`, matched case-insensitively (Nightscout stores `ETC/GMT+7`).
+
+    Raises ValueError naming `what` when no IANA zone has that name.
+    """
+    canonical = _zone_names().get((name or "").strip().lower())
+    try:
+        ZoneInfo(canonical or "")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{what} {name!r} is not an IANA timezone (e.g. Europe/Berlin, Etc/GMT+7, UTC)"
+        ) from None
+    return canonical
 
 
 def redact_url(url: str) -> str:
@@ -96,7 +117,11 @@ class Settings(BaseSettings):
         default=None, description="Subject key of the Nightscout site (default: its host name)"
     )
 
-    timezone: str = "UTC"
+    timezone: str = Field(
+        default="UTC",
+        description="Zone of sites whose profile names none; every site's zone with timezone_override",
+    )
+    timezone_override: bool = False
     start_date: str = "2024-01-01"
     page_size: int = Field(default=10_000, ge=1, le=100_000)
     http_timeout_s: float = Field(default=30.0, gt=0)
@@ -109,6 +134,11 @@ class Settings(BaseSettings):
     @classmethod
     def _alias_is_identifier(cls, value: str) -> str:
         return validate_identifier(value, "CASCADE_LAKE_ALIAS")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_iana(cls, value: str) -> str:
+        return canonical_zone(value, "CASCADE_TIMEZONE")
 
     @model_validator(mode="after")
     def _profile_is_complete(self) -> Settings:
