@@ -91,7 +91,7 @@ def destination(settings: Settings, staging_layout: str = "%s_staging"):
                 aws_access_key_id=_plain(settings.s3_access_key_id),
                 aws_secret_access_key=_plain(settings.s3_secret_access_key),
                 region_name=settings.s3_region,
-                endpoint_url=settings.s3_endpoint,
+                endpoint_url=settings.s3_endpoint_url,
             ),
         )
     else:

@@ -8,10 +8,11 @@ the scale profile. Secrets are `SecretStr` and are redacted wherever a URL is sh
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -28,6 +29,25 @@ GOLD_MARTS = (
     "mrt_glucose_hourly_patterns",
 )
 REDACTED = "***"
+# dbt masks every occurrence of a secret in its log lines, JSON keys included: a short secret
+# ("s") turns the key `msg` into `m*****g` and dagster-dbt fails with KeyError 'msg'.
+MIN_SECRET_LENGTH = 8
+# Names the lake alias must not take: DuckDB's own catalogs and schemas, cascade's layers and
+# dlt's datasets (an ATTACH under one of them fails deep inside dlt or shadows a schema).
+RESERVED_ALIASES = frozenset(
+    {
+        *LAYERS,
+        "memory",
+        "system",
+        "temp",
+        "main",
+        "ops",
+        "information_schema",
+        "pg_catalog",
+        "raw_staging",
+        "staging",
+    }
+)
 
 
 def validate_identifier(value: str, what: str = "identifier") -> str:
@@ -60,30 +80,70 @@ def canonical_zone(name: str, what: str = "timezone") -> str:
     return canonical
 
 
+def _split_url(url: str) -> tuple[str, str | None, str | None, str]:
+    """(scheme, user, password, rest) of `url`, percent-decoded; None where absent.
+
+    `urlsplit` cuts the authority at the first `/`, `?` or `#`, so an unencoded password
+    holding one of them would spill into the path and be printed. A host never holds `@`: the
+    credentials end at the last `@` before the path, wherever the `/`, `?` or `#` are.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", None, None, url
+    if "@" not in rest:
+        return scheme, None, None, rest
+    credentials, rest = rest.rsplit("@", 1)
+    user, colon, password = credentials.partition(":")
+    return scheme, unquote(user), unquote(password) if colon else None, rest
+
+
 def redact_url(url: str) -> str:
     """Return `url` with any password replaced by ***, e.g. postgresql://u:***@host/db."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{netloc[1]}"))
+    scheme, user, password, rest = _split_url(url)
+    if password is None:
+        return url if user is None else f"{scheme}://{quote(user, safe='')}@{rest}"
+    return f"{scheme}://{quote(user or '', safe='')}:{REDACTED}@{rest}"
+
+
+def _raw_password(url: str) -> str | None:
+    """The password of `url` as written (percent-encoding kept), or None."""
+    rest = url.partition("://")[2]
+    if "@" not in rest or ":" not in rest.rsplit("@", 1)[0]:
+        return None
+    return rest.rsplit("@", 1)[0].partition(":")[2]
+
+
+def url_password(url: str) -> str | None:
+    """The percent-decoded password of `url`, or None."""
+    return _split_url(url)[2]
 
 
 class CatalogUrl:
-    """The parts of a postgresql:// catalog URL, the password kept as a SecretStr."""
+    """The parts of a postgresql:// catalog URL, the password kept as a SecretStr.
+
+    The password may hold any character, percent-encoded or not (`p@ss/w#rd?` and `p%40ss`
+    both work); errors show the URL with the password as ***.
+    """
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
+        scheme, user, password, rest = _split_url(url)
+        if scheme not in ("postgresql", "postgres"):
             raise ValueError(
                 f"CASCADE_CATALOG_URL must be a postgresql:// URL, got {redact_url(url)!r}"
             )
+        parts = urlsplit(f"//{rest}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(
+                f"CASCADE_CATALOG_URL {redact_url(url)!r} has no valid port after the host "
+                "(percent-encode special characters in the user name)"
+            ) from None
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 5432
-        self.user = parts.username or "postgres"
-        self.password = SecretStr(parts.password or "")
-        self.database = (parts.path or "/").lstrip("/") or "postgres"
+        self.port = port or 5432
+        self.user = user or "postgres"
+        self.password = SecretStr(password or "")
+        self.database = unquote(parts.path or "/").lstrip("/") or "postgres"
 
     def redacted(self) -> str:
         """The URL with the password replaced by ***."""
@@ -91,11 +151,50 @@ class CatalogUrl:
         return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
 
 
+def _check_secret_length(name: str, value: str | None) -> None:
+    if value and len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{name} has {len(value)} characters; use at least {MIN_SECRET_LENGTH} "
+            "(dbt masks every occurrence of a secret in its logs, and a short one garbles "
+            "them: choose a longer secret)"
+        )
+
+
+def normalise_endpoint(endpoint: str, use_ssl: bool | None) -> tuple[str, bool]:
+    """(host[:port], use_ssl) of an S3 endpoint given with or without a scheme.
+
+    A scheme, when given, decides TLS unless CASCADE_S3_USE_SSL was set to the opposite, which
+    is refused: DuckDB takes TLS from USE_SSL, dlt from the endpoint URL, and a disagreement
+    makes one of them talk https to an http server.
+    """
+    scheme, sep, host = endpoint.strip().rpartition("://")
+    host = host.rstrip("/")
+    if not host or "/" in host:
+        raise ValueError(
+            f"CASCADE_S3_ENDPOINT {endpoint!r} is not host[:port] or http(s)://host[:port]"
+        )
+    if not sep:
+        return host, True if use_ssl is None else use_ssl
+    if scheme not in ("http", "https"):
+        raise ValueError(f"CASCADE_S3_ENDPOINT {endpoint!r} must use http:// or https://")
+    if use_ssl is not None and use_ssl != (scheme == "https"):
+        raise ValueError(
+            f"CASCADE_S3_ENDPOINT {endpoint!r} says {scheme} but CASCADE_S3_USE_SSL is "
+            f"{str(use_ssl).lower()}: make them agree (or drop one of them)"
+        )
+    return host, scheme == "https"
+
+
 class Settings(BaseSettings):
     """cascade configuration, read from `CASCADE_*` environment variables and an optional .env."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CASCADE_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="CASCADE_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        # pydantic would print (a slice of) the raw input, secrets included, in every error
+        hide_input_in_errors=True,
     )
 
     home: Path = Path(".cascade")
@@ -106,7 +205,9 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_url_style: Literal["path", "vhost"] = "path"
-    s3_use_ssl: bool = True
+    s3_use_ssl: bool = Field(
+        default=True, description="TLS to the S3 endpoint (an endpoint's scheme decides if unset)"
+    )
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
 
@@ -122,18 +223,38 @@ class Settings(BaseSettings):
         description="Zone of sites whose profile names none; every site's zone with timezone_override",
     )
     timezone_override: bool = False
-    start_date: str = "2024-01-01"
+    start_date: str = Field(default="2024-01-01", description="First day loaded (YYYY-MM-DD)")
     page_size: int = Field(default=10_000, ge=1, le=100_000)
     http_timeout_s: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=5, ge=0)
     lake_writers: int = Field(default=4, ge=1, description="Dagster pool size on PostgreSQL")
+    lock_timeout_s: float = Field(
+        default=600.0, gt=0, description="Longest wait for the lake's writer or dbt lock"
+    )
     marts_url: SecretStr | None = None
     glucose_units: Literal["mg/dL", "mmol/L"] = "mg/dL"
 
     @field_validator("lake_alias")
     @classmethod
     def _alias_is_identifier(cls, value: str) -> str:
-        return validate_identifier(value, "CASCADE_LAKE_ALIAS")
+        validate_identifier(value, "CASCADE_LAKE_ALIAS")
+        if value.lower() in RESERVED_ALIASES or value.lower().startswith(("_dlt", "__ducklake")):
+            raise ValueError(
+                f"CASCADE_LAKE_ALIAS {value!r} is reserved (a layer, DuckDB catalog or dlt "
+                f"name: {', '.join(sorted(RESERVED_ALIASES))}); pick another, e.g. ducklake"
+            )
+        return value
+
+    @field_validator("start_date")
+    @classmethod
+    def _start_date_is_a_date(cls, value: str) -> str:
+        # an ISO string, so Dagster's partitions and dbt's vars take it as is
+        try:
+            return date.fromisoformat(str(value).strip()).isoformat()
+        except ValueError:
+            raise ValueError(
+                f"CASCADE_START_DATE {value!r} is not a date like 2024-01-31"
+            ) from None
 
     @field_validator("timezone")
     @classmethod
@@ -151,7 +272,48 @@ class Settings(BaseSettings):
             raise ValueError(f"CASCADE_DATA_PATH must be an s3:// URL, got {self.data_path!r}")
         if self.catalog_url is not None:
             CatalogUrl(self.catalog_url.get_secret_value())
+        if self.s3_endpoint is not None:
+            explicit = self.s3_use_ssl if "s3_use_ssl" in self.model_fields_set else None
+            _, self.s3_use_ssl = normalise_endpoint(self.s3_endpoint, explicit)
+        for name, value in self._named_secrets().items():
+            _check_secret_length(name, value)
         return self
+
+    def _named_secrets(self) -> dict[str, str | None]:
+        def plain(secret: SecretStr | None) -> str | None:
+            return secret.get_secret_value() if secret is not None else None
+
+        marts = plain(self.marts_url)
+        return {
+            "CASCADE_S3_ACCESS_KEY_ID": plain(self.s3_access_key_id),
+            "CASCADE_S3_SECRET_ACCESS_KEY": plain(self.s3_secret_access_key),
+            "CASCADE_NIGHTSCOUT_API_SECRET": plain(self.nightscout_api_secret),
+            "CASCADE_NIGHTSCOUT_TOKEN": plain(self.nightscout_token),
+            "the password in CASCADE_CATALOG_URL": (
+                url_password(plain(self.catalog_url)) if self.catalog_url else None
+            ),
+            "the password in CASCADE_MARTS_URL": url_password(marts) if marts else None,
+        }
+
+    @property
+    def start_day(self) -> date:
+        """`start_date` as a date."""
+        return date.fromisoformat(self.start_date)
+
+    @property
+    def s3_endpoint_host(self) -> str | None:
+        """The S3 endpoint as host[:port], no scheme (DuckDB's ENDPOINT), or None for AWS."""
+        if self.s3_endpoint is None:
+            return None
+        return normalise_endpoint(self.s3_endpoint, self.s3_use_ssl)[0]
+
+    @property
+    def s3_endpoint_url(self) -> str | None:
+        """The S3 endpoint with the scheme CASCADE_S3_USE_SSL implies (dlt's endpoint_url)."""
+        host = self.s3_endpoint_host
+        if host is None:
+            return None
+        return f"{'https' if self.s3_use_ssl else 'http'}://{host}"
 
     @property
     def profile(self) -> Literal["local", "scale"]:
@@ -185,24 +347,20 @@ class Settings(BaseSettings):
         return self.catalog.redacted() if self.catalog else f"sqlite:{self.catalog_path}"
 
     def secret_values(self) -> list[str]:
-        """Every secret value that is set, so output can be scrubbed of them."""
-        secrets = [
-            self.s3_access_key_id,
-            self.s3_secret_access_key,
-            self.nightscout_api_secret,
-            self.nightscout_token,
-        ]
-        values = [s.get_secret_value() for s in secrets if s is not None]
-        if self.catalog:
-            values.append(self.catalog.password.get_secret_value())
-        if self.marts_url:
-            values.append(self.marts_url.get_secret_value())
-            marts_password = urlsplit(self.marts_url.get_secret_value()).password
-            values.append(marts_password or "")
-        return [v for v in values if v]
+        """Every secret value that is set, as given and percent-encoded, so output can be scrubbed.
+
+        Whole URLs come first: their password may be written encoded (`%40`) or not.
+        """
+        urls = [url.get_secret_value() for url in (self.catalog_url, self.marts_url) if url]
+        secrets = list(self._named_secrets().values()) + [_raw_password(url) for url in urls]
+        values = list(urls)
+        for value in secrets:
+            if value:
+                values += [value, quote(value, safe=""), quote(value)]
+        return list(dict.fromkeys(v for v in values if v))
 
     def redact(self, text: str) -> str:
-        """Replace every secret value in `text` with ***."""
+        """Replace every secret value in `text` with ***, and the password of any URL in it."""
         for value in sorted(self.secret_values(), key=len, reverse=True):
             text = text.replace(value, REDACTED)
         return text

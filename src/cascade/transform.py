@@ -86,7 +86,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         env["CASCADE_DBT_CATALOG_PATH"] = str(settings.catalog_path)
         return env
     catalog = settings.catalog
-    endpoint = (settings.s3_endpoint or "s3.amazonaws.com").split("://", 1)[-1].rstrip("/")
+    endpoint = settings.s3_endpoint_host or "s3.amazonaws.com"
     env |= {
         "CASCADE_DBT_PG_HOST": catalog.host,
         "CASCADE_DBT_PG_PORT": str(catalog.port),

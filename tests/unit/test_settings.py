@@ -102,7 +102,7 @@ def test_attach_holds_no_secret_and_secrets_hold_them():
     assert "s3cr3t-pw" not in attach and "cascade" not in attach.split("meta_secret")[0]
     secrets = " ".join(secret_statements(settings))
     assert "s3cr3t-pw" in secrets and "wJalrXUtnFEMI-secret" in secrets
-    assert "endpoint '127.0.0.1:9000'" in secrets and "use_ssl true" in secrets
+    assert "endpoint '127.0.0.1:9000'" in secrets and "use_ssl false" in secrets
 
 
 def test_read_only_attach_creates_nothing(tmp_path):
@@ -116,3 +116,47 @@ def test_session_statements_attach_last(tmp_path):
     statements = session_statements(scale())
     assert statements[-1].startswith("attach")
     assert any(s.startswith("set ducklake_max_retry_count") for s in statements)
+
+
+@pytest.mark.parametrize("alias", ["raw", "Bronze", "memory", "system", "temp", "main", "ops",
+                                   "information_schema", "raw_staging", "_dlt_loads"])
+def test_reserved_aliases_are_refused(alias):
+    with pytest.raises(ValidationError, match="is reserved"):
+        Settings(lake_alias=alias, _env_file=None)
+
+
+def test_start_date_is_a_date():
+    assert Settings(start_date=" 2024-02-29 ", _env_file=None).start_day.isoformat() == "2024-02-29"
+    with pytest.raises(ValidationError, match="CASCADE_START_DATE '2024-02-30' is not a date"):
+        Settings(start_date="2024-02-30", _env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "use_ssl", "url", "host"),
+    [
+        ("127.0.0.1:9000", False, "http://127.0.0.1:9000", "127.0.0.1:9000"),
+        ("127.0.0.1:9000", None, "https://127.0.0.1:9000", "127.0.0.1:9000"),
+        ("http://minio:9000/", None, "http://minio:9000", "minio:9000"),
+        ("https://s3.example", True, "https://s3.example", "s3.example"),
+    ],
+)
+def test_s3_endpoint_gets_one_scheme_that_agrees_with_use_ssl(endpoint, use_ssl, url, host):
+    extra = {} if use_ssl is None else {"s3_use_ssl": use_ssl}
+    settings = scale(s3_endpoint=endpoint, **extra)
+    assert (settings.s3_endpoint_url, settings.s3_endpoint_host) == (url, host)
+    assert settings.s3_use_ssl == url.startswith("https")
+    assert f"use_ssl {str(settings.s3_use_ssl).lower()}" in " ".join(secret_statements(settings))
+
+
+def test_s3_endpoint_scheme_contradicting_use_ssl_is_refused(monkeypatch):
+    monkeypatch.setenv("CASCADE_S3_USE_SSL", "true")
+    with pytest.raises(ValidationError, match="says http but CASCADE_S3_USE_SSL is true"):
+        scale(s3_endpoint="http://127.0.0.1:9000")
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        scale(s3_endpoint="ftp://127.0.0.1:9000")
+
+
+def test_lock_timeout_is_a_setting(monkeypatch):
+    assert Settings(_env_file=None).lock_timeout_s == 600
+    monkeypatch.setenv("CASCADE_LOCK_TIMEOUT_S", "2.5")
+    assert Settings(_env_file=None).lock_timeout_s == 2.5

@@ -59,9 +59,8 @@ def secret_statements(settings: Settings) -> list[str]:
             f"use_ssl {str(settings.s3_use_ssl).lower()}",
             f"scope {quote(settings.data_path)}",
         ]
-        if settings.s3_endpoint:
-            endpoint = settings.s3_endpoint.split("://", 1)[-1].rstrip("/")
-            options.append(f"endpoint {quote(endpoint)}")
+        if settings.s3_endpoint_host:
+            options.append(f"endpoint {quote(settings.s3_endpoint_host)}")
         if settings.s3_access_key_id and settings.s3_secret_access_key:
             options.append(f"key_id {quote(settings.s3_access_key_id.get_secret_value())}")
             options.append(f"secret {quote(settings.s3_secret_access_key.get_secret_value())}")
