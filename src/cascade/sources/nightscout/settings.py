@@ -12,7 +12,6 @@ DATE_FIELD = {
     "devicestatus": "created_at",
     "profile": "startDate",
 }
-SORT_FIELD_IS_EPOCH_MS = {"entries": True, "treatments": False, "devicestatus": False}
 # Fallback natural key where `_id` is missing: date plus type.
 FALLBACK_KEY = {
     "entries": ("type", "date"),
@@ -24,6 +23,18 @@ PRIMARY_KEY = ("subject_id", "record_key")
 # A date below this is in epoch seconds, not milliseconds (1e11 ms is March 1973).
 EPOCH_MS_THRESHOLD = 100_000_000_000
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# Statuses whose `Retry-After` is honoured, and the longest wait it may ask for by default.
+RETRY_AFTER_STATUSES = (429, 503)
+RETRY_AFTER_CAP_S = 60.0
+# What a record may be before it is quarantined instead of typed: no uploader nests deeper
+# than a few levels or writes a megabyte into one document, but a broken one might.
+MAX_DEPTH = 64
+MAX_RECORD_CHARS = 1_000_000
+# Nested documents spread at most this many top-level fields into columns; the rest go to
+# `extra`, so a hostile page cannot widen a raw table without bound.
+MAX_SPREAD_COLUMNS = 64
+# An sgv outside this range (mg/dL) is kept but flagged: no CGM reports such a value.
+SGV_RANGE = (0, 1000)
 
 ENTRY_FIELDS = {
     "_id": pa.string(),
