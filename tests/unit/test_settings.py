@@ -118,8 +118,21 @@ def test_session_statements_attach_last(tmp_path):
     assert any(s.startswith("set ducklake_max_retry_count") for s in statements)
 
 
-@pytest.mark.parametrize("alias", ["raw", "Bronze", "memory", "system", "temp", "main", "ops",
-                                   "information_schema", "raw_staging", "_dlt_loads"])
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "raw",
+        "Bronze",
+        "memory",
+        "system",
+        "temp",
+        "main",
+        "ops",
+        "information_schema",
+        "raw_staging",
+        "_dlt_loads",
+    ],
+)
 def test_reserved_aliases_are_refused(alias):
     with pytest.raises(ValidationError, match="is reserved"):
         Settings(lake_alias=alias, _env_file=None)
