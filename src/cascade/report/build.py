@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -32,10 +33,19 @@ def settings_units(settings: Settings) -> Units:
         raise ReportError(f"CASCADE_GLUCOSE_UNITS: {exc}") from None
 
 
+def subject_slug(subject: str) -> str:
+    """A file-name-safe, readable and unique form of `subject`: '<safe characters>-<hash>'.
+
+    Reducing a name to safe characters maps 'ana b' and 'ana/b' to one slug; the short hash of
+    the full subject id keeps their files apart.
+    """
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", subject).strip("-.")[:60] or "subject"
+    return f"{readable}-{hashlib.sha256(subject.encode()).hexdigest()[:8]}"
+
+
 def file_stem(data: ReportData) -> str:
-    """'agp_<subject>_<first day>_<last day>', the subject reduced to safe file-name characters."""
-    subject = re.sub(r"[^A-Za-z0-9._-]+", "-", data.subject).strip("-.") or "subject"
-    return f"agp_{subject}_{data.summary.first_day}_{data.summary.last_day}"
+    """'agp_<subject slug>_<first day>_<last day>': one file per subject and period."""
+    return f"agp_{subject_slug(data.subject)}_{data.summary.first_day}_{data.summary.last_day}"
 
 
 def write_report(
