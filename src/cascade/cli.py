@@ -102,6 +102,13 @@ def print_ingest_summary(result) -> None:
         table.add_row(name, f"{counts.loaded:,}", f"{counts.inserted:,}", f"{counts.updated:,}")
     out.print(table)
     out.print(result.describe(), highlight=False)
+    unroutable = result.bad_by_collection.get("unroutable", 0)
+    if unroutable:
+        out.print(
+            f"{unroutable:,} records belong to no collection (unroutable): kept in "
+            "raw.quarantine, counted in bad records",
+            highlight=False,
+        )
 
 
 @click.group()
@@ -116,8 +123,9 @@ def main() -> None:
 @click.option(
     "--file",
     "file_",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A Nightscout JSON export or an iglu CSV (id,time,gl) instead of a site.",
+    type=click.Path(exists=True, path_type=Path),
+    help="A Nightscout export (combined object, bare list of any collections, NDJSON), "
+    "a folder of such files, or an iglu CSV (id,time,gl) instead of a site.",
 )
 @click.option("--subject", help="Subject key for a site (default CASCADE_SUBJECT_ID or its host).")
 @click.option(

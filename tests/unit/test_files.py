@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cascade.sources.files import load_file
+from cascade.sources.files import UNROUTABLE, load_file
 
 IGLU_CSV = """"","id","time","gl"
 "1","Subject 1","2015-06-06 16:50:27",153
@@ -95,7 +95,72 @@ def test_invalid_json_names_file_and_position(tmp_path: Path) -> None:
 
 
 def test_json_of_the_wrong_shape(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="expected a JSON list of entries"):
+    with pytest.raises(ValueError, match="expected a JSON list of records"):
         load_file(_write(tmp_path, "other.json", '{"readings": []}'))
-    with pytest.raises(ValueError, match=r"entries\[1\] must be an object"):
-        load_file(_write(tmp_path, "mixed.json", '[{"sgv": 1}, 5]'))
+
+
+ONE_OF_EACH = {
+    "entries": [{"_id": "e", "type": "sgv", "sgv": 120, "date": 1_700_000_000_000}],
+    "treatments": [
+        {"_id": "t", "eventType": "Temp Basal", "created_at": "2024-01-01T00:00:00Z", "rate": 1}
+    ],
+    "devicestatus": [
+        {"_id": "d", "created_at": "2024-01-01T00:00:00Z", "device": "loop://x", "loop": {}},
+        {"_id": "o", "created_at": "2024-01-01T00:00:00Z", "openaps": {"iob": {}}},
+        {"_id": "u", "created_at": "2024-01-01T00:00:00Z", "uploader": {"battery": 80}},
+    ],
+    "profile": [{"_id": "p", "defaultProfile": "Default", "store": {"Default": {}}}],
+}
+
+
+@pytest.mark.parametrize("collection", sorted(ONE_OF_EACH))
+def test_a_single_collection_list_lands_in_its_collection(tmp_path: Path, collection: str):
+    # exactly what /api/v1/<collection>.json returns: a bare list
+    path = _write(tmp_path, f"{collection}-export.json", json.dumps(ONE_OF_EACH[collection]))
+    data = load_file(path)
+    assert [r["_id"] for r in data[collection]] == [r["_id"] for r in ONE_OF_EACH[collection]]
+    assert sum(len(v) for v in data.values()) == len(ONE_OF_EACH[collection])
+
+
+def test_a_mixed_list_is_routed_record_by_record(tmp_path: Path) -> None:
+    mixed = [r for records in ONE_OF_EACH.values() for r in records]
+    data = load_file(_write(tmp_path, "mixed.json", json.dumps(mixed[::-1])))
+    for collection, records in ONE_OF_EACH.items():
+        assert {r["_id"] for r in data[collection]} == {r["_id"] for r in records}
+    assert data[UNROUTABLE] == []
+
+
+def test_ndjson_one_object_per_line(tmp_path: Path) -> None:
+    lines = [json.dumps(r) for records in ONE_OF_EACH.values() for r in records]
+    data = load_file(_write(tmp_path, "dump.ndjson", "\n".join(lines) + "\n\n"))
+    assert {c: len(data[c]) for c in ONE_OF_EACH} == {c: len(r) for c, r in ONE_OF_EACH.items()}
+    with pytest.raises(ValueError, match=r"bad\.jsonl: invalid NDJSON at line 2"):
+        load_file(_write(tmp_path, "bad.jsonl", lines[0] + "\n{oops\n"))
+
+
+def test_a_folder_of_per_collection_files(tmp_path: Path) -> None:
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    for collection, records in ONE_OF_EACH.items():
+        # names need not say what is inside: content decides
+        _write(folder, f"part-{len(records)}-{collection[::-1]}.json", json.dumps(records))
+    _write(folder, "README.md", "not data")
+    data = load_file(folder)
+    for collection, records in ONE_OF_EACH.items():
+        assert [r["_id"] for r in data[collection]] == [r["_id"] for r in records]
+        assert {r["subject_id"] for r in data[collection]} == {"alice"}
+
+
+def test_unroutable_records_are_handed_back_for_quarantine(tmp_path: Path) -> None:
+    text = json.dumps([{"sgv": 1, "date": 2}, 5, "text", None, [1], {"hello": "world"}])
+    data = load_file(_write(tmp_path, "odd.json", text))
+    assert len(data["entries"]) == 1
+    assert [r["record"] for r in data[UNROUTABLE]] == [5, "text", None, [1], {"hello": "world"}]
+    assert {r["reason"] for r in data[UNROUTABLE]} == {"unroutable record"}
+    assert {r["subject_id"] for r in data[UNROUTABLE]} == {"odd"}
+
+
+def test_non_objects_inside_a_combined_export_are_unroutable(tmp_path: Path) -> None:
+    data = load_file(_write(tmp_path, "site.json", json.dumps({"entries": [{"sgv": 1}, 7]})))
+    assert data["entries"] == [{"sgv": 1, "subject_id": "site"}]
+    assert [r["record"] for r in data[UNROUTABLE]] == [7]
