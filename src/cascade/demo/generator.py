@@ -43,30 +43,39 @@ _DIRECTIONS = (
 )
 
 
-def entries_for_day(day: date, seed: str = "demo") -> list[dict]:
+def entries_for_day(day: date, seed: str = "demo", uploader: str = "default") -> list[dict]:
     """The sgv readings (and the odd `mbg` fingerstick or `cal` record) of one UTC day, oldest
-    first."""
-    return [dict(record) for record in day_entries(day, seed)]
+    first. `uploader` picks a personality (see `cascade.demo.personalities`)."""
+    return [dict(record) for record in day_entries(day, seed, uploader)]
 
 
-def treatments_for_day(day: date, seed: str = "demo") -> list[dict]:
+def treatments_for_day(day: date, seed: str = "demo", uploader: str = "default") -> list[dict]:
     """The treatments (boluses, carbs, temp basals, site and sensor changes) of one UTC day."""
-    return [dict(record) for record in day_treatments(day, seed)]
+    return [dict(record) for record in day_treatments(day, seed, uploader)]
 
 
-def devicestatus_for_day(day: date, seed: str = "demo") -> list[dict]:
-    """The pump/uploader status documents of one UTC day, one every 30 minutes."""
-    return copy.deepcopy(list(day_devicestatus(day, seed)))
+def devicestatus_for_day(day: date, seed: str = "demo", uploader: str = "default") -> list[dict]:
+    """The pump/uploader status documents of one UTC day (default: one every 30 minutes;
+    personalities: one per 5-minute loop cycle)."""
+    return copy.deepcopy(list(day_devicestatus(day, seed, uploader)))
 
 
-def profile(seed: str = "demo") -> list[dict]:
-    """The Nightscout profile documents of this seed's person."""
+def profile(seed: str = "demo", uploader: str = "default") -> list[dict]:
+    """The Nightscout profile documents of this seed's person ([] for xDrip)."""
+    if uploader != "default":
+        from cascade.demo.personal import personal_profile
+
+        return personal_profile(seed, uploader)
     return profile_documents(seed)
 
 
 @lru_cache(maxsize=_CACHE_DAYS)
-def day_entries(day: date, seed: str) -> tuple[dict, ...]:
+def day_entries(day: date, seed: str, uploader: str = "default") -> tuple[dict, ...]:
     """Cached entries of one day, shared by the demo server: callers must not mutate them."""
+    if uploader != "default":
+        from cascade.demo.readings import personal_entries
+
+        return tuple(personal_entries(day, seed, uploader))
     rng = day_rng(seed, day, "entries")
     records = _sgv_records(day, seed, rng)
     records += _meter_records(day, seed, rng, {r["date"] for r in records})
@@ -75,14 +84,22 @@ def day_entries(day: date, seed: str) -> tuple[dict, ...]:
 
 
 @lru_cache(maxsize=_CACHE_DAYS)
-def day_treatments(day: date, seed: str) -> tuple[dict, ...]:
+def day_treatments(day: date, seed: str, uploader: str = "default") -> tuple[dict, ...]:
     """Cached treatments of one day (callers must not mutate them)."""
+    if uploader != "default":
+        from cascade.demo.personal import local_treatments, utc_day_slice
+
+        return tuple(utc_day_slice(day, seed, uploader, local_treatments))
     return tuple(treatment_records(day, seed))
 
 
 @lru_cache(maxsize=_CACHE_DAYS)
-def day_devicestatus(day: date, seed: str) -> tuple[dict, ...]:
+def day_devicestatus(day: date, seed: str, uploader: str = "default") -> tuple[dict, ...]:
     """Cached devicestatus documents of one day (callers must not mutate them)."""
+    if uploader != "default":
+        from cascade.demo.personal import local_devicestatus, utc_day_slice
+
+        return tuple(utc_day_slice(day, seed, uploader, local_devicestatus))
     boluses = [
         t
         for d in (date.fromordinal(day.toordinal() - 1), day)
