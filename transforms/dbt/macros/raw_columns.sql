@@ -64,3 +64,26 @@
         and coalesce({{ ms_column }} <= try_cast(_dlt_load_id as double) * 1000 + 86400000, true)
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+  A field that ingestion may have typed as a column of its own or left in the JSON `extra`
+  column (fields outside cascade's known list, e.g. Loop's `amount`, `automatic`): the column
+  when it exists, else the value from `extra`, cast to `type` (a typed null when neither).
+-#}
+{% macro raw_field(columns, name, json_key, type) -%}
+    {%- if name in columns -%}
+        coalesce(try_cast({{ adapter.quote(name) }} as {{ type }}),
+            {{ raw_json(columns, 'extra', '$."' ~ json_key ~ '"', type) }})
+    {%- else -%}
+        {{ raw_json(columns, 'extra', '$."' ~ json_key ~ '"', type) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- oref's predicted BG `step` 5-minute steps ahead: the first curve of predBGs present (COB, UAM, IOB, ZT). -#}
+{% macro oref_prediction(columns, step) -%}
+    coalesce(
+    {%- for curve in ['COB', 'UAM', 'IOB', 'ZT'] %}
+        {{ raw_json(columns, 'openaps', '$.suggested.predBGs.' ~ curve ~ '[' ~ step ~ ']', 'double') }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    )
+{%- endmacro %}

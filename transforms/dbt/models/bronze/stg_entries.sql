@@ -7,12 +7,15 @@
 }}
 
 {#-
-  One row per subject and reading second. Nothing is dropped here except rows without a usable
-  time: implausible values and sensor LOW/HIGH are kept and labelled in reading_status, so the
-  quality mart can count what silver leaves out.
+  One row per measurement: a subject's readings less than 30 s apart are one reading, whatever
+  their device (Loop and the Dexcom app upload each reading twice about 1 s apart). Nothing else
+  is dropped except rows without a usable time: implausible values and sensor LOW/HIGH are kept
+  and labelled in reading_status, so the quality mart can count what silver leaves out.
+  Local time is the person's own (macros/local_time.sql).
 -#}
 
 {%- set columns = raw_columns('entries') %}
+{%- set merge_seconds = 30 %}
 
 with
 
@@ -35,6 +38,19 @@ source as (
     from {{ raw_from('entries', columns) }}
     where {{ window_ms_filter('date_ms') }}
         and {{ plausible_time(columns) }}
+        and coalesce(type, 'sgv') = 'sgv'
+
+),
+
+zoned as (
+
+    select
+        s.*,
+        {{ record_zone('p.timezone', 's.utc_offset') }} as zone,
+        {{ zone_source('p.timezone', 's.utc_offset') }} as zone_source
+
+    from source as s
+    {{ join_profile_in_force('date_ms') }}
 
 ),
 
@@ -45,7 +61,9 @@ renamed as (
         record_key as reading_id,
         date_ms as reading_ms,
         to_timestamp(date_ms / 1000) as reading_at,
-        {{ to_local('to_timestamp(date_ms / 1000)') }}::date as local_date,
+        {{ local_from('to_timestamp(date_ms / 1000)', 'zone', 'utc_offset') }} as local_at,
+        zone,
+        zone_source,
         utc_offset as utc_offset_minutes,
         sgv,
         upper(trim(sgv_text)) as sgv_text,
@@ -55,8 +73,7 @@ renamed as (
         rssi,
         issue as raw_issue
 
-    from source
-    where coalesce(type, 'sgv') = 'sgv'
+    from zoned
 
 ),
 
@@ -64,6 +81,7 @@ classified as (
 
     select
         *,
+        local_at::date as local_date,
         case
             when sgv between 20 and 600 then 'valid'
             when sgv is not null then 'out_of_range'
@@ -73,20 +91,38 @@ classified as (
         end as reading_status
 
     from renamed
-    where {{ window_filter('local_date') }}
+
+),
+
+measurements as (
+
+    -- a reading 30 s or more after the subject's previous one starts a new measurement
+    select
+        *,
+        sum(case when gap_ms is null or gap_ms >= {{ merge_seconds * 1000 }} then 1 else 0 end)
+            over (partition by subject_id order by reading_ms, reading_id) as measurement
+
+    from (
+        select
+            *,
+            reading_ms - lag(reading_ms) over (partition by subject_id order by reading_ms, reading_id)
+                as gap_ms
+        from classified
+    )
 
 ),
 
 deduplicated as (
 
     select
-        *,
-        count(*) over (partition by subject_id, reading_ms // 1000) - 1 as duplicates_dropped
+        * exclude (gap_ms, measurement),
+        count(*) over (partition by subject_id, measurement) - 1 as duplicates_dropped
 
-    from classified
-    -- keep the most useful row of a second, then the lowest id (the same on every run)
+    from measurements
+    -- keep the most useful row of a measurement, then the earliest, then the lowest id
+    -- (the same on every run)
     qualify row_number() over (
-        partition by subject_id, reading_ms // 1000
+        partition by subject_id, measurement
         order by
             case reading_status
                 when 'valid' then 0
@@ -95,6 +131,7 @@ deduplicated as (
                 when 'out_of_range' then 2
                 else 3
             end,
+            reading_ms,
             reading_id
     ) = 1
 
@@ -107,7 +144,10 @@ final as (
         reading_id,
         reading_ms,
         reading_at,
+        local_at,
         local_date,
+        zone,
+        zone_source,
         utc_offset_minutes,
         case
             when reading_status = 'sensor_low' then 39
@@ -124,6 +164,7 @@ final as (
         raw_issue
 
     from deduplicated
+    where {{ window_filter('local_date') }}
 
 )
 

@@ -25,7 +25,11 @@ entries as (
         count(*) filter (where reading_status = 'out_of_range') as out_of_range_dropped,
         count(*) filter (where reading_status = 'missing') as missing_values_dropped,
         count(*) filter (where reading_status = 'sensor_low') as sensor_low_readings,
-        count(*) filter (where reading_status = 'sensor_high') as sensor_high_readings
+        count(*) filter (where reading_status = 'sensor_high') as sensor_high_readings,
+        -- the day's length and start in the zone of its first reading (a travel day is
+        -- measured in the zone the day began in)
+        arg_min(zone, reading_ms) as zone,
+        arg_min(utc_offset_minutes, reading_ms) as utc_offset_minutes
 
     from {{ ref('stg_entries') }}
     where {{ window_filter('local_date') }}
@@ -37,8 +41,10 @@ days as (
 
     select
         *,
-        ({{ minutes_in_local_day('local_date') }})::integer as minutes_in_day,
-        epoch(timezone({{ timezone_literal() }}, local_date::timestamp)) as day_start_epoch
+        ({{ minutes_in_local_day('local_date', 'zone', 'utc_offset_minutes') }})::integer
+            as minutes_in_day,
+        epoch({{ instant_of_local('local_date::timestamp', 'zone', 'utc_offset_minutes') }})
+            as day_start_epoch
 
     from entries
 

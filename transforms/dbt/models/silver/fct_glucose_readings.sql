@@ -45,12 +45,10 @@ final as (
         subject_id,
         reading_id,
         reading_at,
-        {{ to_local('reading_at') }} as local_at,
+        local_at,
         local_date,
-        hour({{ to_local('reading_at') }})::integer as local_hour,
-        (
-            (hour({{ to_local('reading_at') }}) * 60 + minute({{ to_local('reading_at') }})) // 15
-        )::integer as tod_bin,
+        hour(local_at)::integer as local_hour,
+        ((hour(local_at) * 60 + minute(local_at)) // 15)::integer as tod_bin,
         isodow(local_date)::integer as iso_weekday,
         glucose_mg_dl,
         {{ glucose_band('glucose_mg_dl') }} as glucose_band,
@@ -64,6 +62,8 @@ final as (
         coalesce(minutes_since_lag > {{ var('gap_minutes') }}, true) as is_after_gap,
         direction,
         coalesce(nullif(trim(device), ''), 'unknown') as device,
+        zone,
+        zone_source,
         utc_offset_minutes
 
     from stepped
