@@ -337,11 +337,18 @@ def dev() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Serve a Nightscout JSON export or an iglu CSV instead of generated data.",
 )
-def demo_server(port: int, api_secret: str | None, file_: Path | None) -> None:
+@click.option(
+    "--uploader",
+    type=click.Choice(["default", "loop", "trio", "aaps", "xdrip"]),
+    default="default",
+    show_default=True,
+    help="Whose uploads the generated data imitates (shapes, duplicates, time zone).",
+)
+def demo_server(port: int, api_secret: str | None, file_: Path | None, uploader: str) -> None:
     """A Nightscout-compatible API on 127.0.0.1 with realistic generated data."""
     from cascade.demo.server import main as serve
 
-    serve(port, api_secret, file_)
+    serve(port, api_secret, file_, uploader)
 
 
 def _register_commands() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from cascade.demo.personalities import personality
 from cascade.demo.query import QueryError
 from cascade.demo.stamps import iso_ms
 from cascade.demo.store import FileStore, GeneratedStore, Store, select
@@ -77,9 +78,13 @@ class DemoServer:
         seed: str = "demo",
         now: datetime | None = None,
         delay_seconds: float = 0.0,
+        uploader: str = "default",
     ) -> None:
+        personality(uploader)  # an unknown uploader fails here, not on the first request
         self.store: Store = (
-            FileStore(load_file(Path(file))) if file is not None else GeneratedStore(seed, now)
+            FileStore(load_file(Path(file)))
+            if file is not None
+            else GeneratedStore(seed, now, uploader=uploader)
         )
         self._secret_sha1 = hashlib.sha1(api_secret.encode()).hexdigest() if api_secret else None
         self._token = token or None
@@ -239,9 +244,9 @@ class _HTTPServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
 
-def main(port: int, api_secret: str | None, file: Path | None) -> None:
+def main(port: int, api_secret: str | None, file: Path | None, uploader: str = "default") -> None:
     """Run the demo server in the foreground until Ctrl-C (the `cascade demo-server` command)."""
-    server = DemoServer(port=port, api_secret=api_secret, file=file)
+    server = DemoServer(port=port, api_secret=api_secret, file=file, uploader=uploader)
     print(f"Nightscout demo server on {server.url}", flush=True)
     try:
         server.serve_forever()

@@ -51,7 +51,9 @@ def personal_devicestatus(day: date, seed: str, uploader: str) -> list[dict]:
     suspends = [(s.ms, s.end_ms) for e in events for s in e.suspends]
     carbs = [(c.ms, c.grams) for e in events for c in e.carbs]
     carbs += [(b.ms, b.carbs) for e in events for b in e.boluses if b.carbs]
-    changes = [ms for n in range(4) for ms in day_events(day - timedelta(n), seed, uploader).site_changes]
+    changes = [
+        ms for n in range(4) for ms in day_events(day - timedelta(n), seed, uploader).site_changes
+    ]
     override = random.Random(f"{seed}:{day}:{uploader}:override").uniform(900, 1200)
     records = []
     for i, ms in enumerate(cycles):
@@ -59,8 +61,10 @@ def personal_devicestatus(day: date, seed: str, uploader: str) -> list[dict]:
         level = glucose_at(ms, seed, uploader)
         cob = sum(g * (1 - (ms - at) / 10_800_000) for at, g in carbs if 0 <= ms - at < 10_800_000)
         sens = schedule_value(SENS, minute)
-        eventual = min(max(level - iob[i] * sens + cob * sens / schedule_value(CARBRATIO, minute), 39), 400)
-        predicted = [round(level + (eventual - level) * (1 - math.exp(-k / 8))) for k in range(25)]
+        eventual = min(
+            max(level - iob[i] * sens + cob * sens / schedule_value(CARBRATIO, minute), 39), 400
+        )
+        predicted = [round(level + (eventual - level) * (1 - math.exp(-k / 8))) for k in range(13)]
         temp = enacted.get(ms)
         state = {
             "stamp": iso_ms(ms),
@@ -103,6 +107,7 @@ def _insulin_on_board(day, seed, uploader, cycles):
                 total[index] += excess
             else:
                 total[index] += item.units
+
     def on_board(doses):
         return np.convolve(doses, _KERNEL)[_BINS_BEFORE : _BINS_BEFORE + len(cycles)]
 

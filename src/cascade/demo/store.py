@@ -102,9 +102,14 @@ class GeneratedStore:
     """
 
     def __init__(
-        self, seed: str = "demo", now: datetime | None = None, history_days: int = 1095
+        self,
+        seed: str = "demo",
+        now: datetime | None = None,
+        history_days: int = 1095,
+        uploader: str = "default",
     ) -> None:
         self.seed = seed
+        self.uploader = uploader
         # A naive `now` is taken as UTC, like every other time here.
         self._now = now.replace(tzinfo=UTC) if now and now.tzinfo is None else now
         self.history_days = history_days
@@ -138,17 +143,17 @@ class GeneratedStore:
                 return
             if not in_range(to_key(start), before_high):
                 continue
-            keys, records = _generated_day(name, day, self.seed)
+            keys, records = _generated_day(name, day, self.seed, self.uploader)
             low, high = _slice(keys, key_range)
             for index in range(high - 1, low - 1, -1):
                 yield records[index]
 
     def profiles(self) -> list[dict]:
         """The generated person's profile."""
-        return profile(self.seed)
+        return profile(self.seed, self.uploader)
 
 
-_DAY_RECORDS: dict[str, Callable[[date, str], tuple[dict, ...]]] = {
+_DAY_RECORDS: dict[str, Callable[[date, str, str], tuple[dict, ...]]] = {
     "entries": day_entries,
     "treatments": day_treatments,
     "devicestatus": day_devicestatus,
@@ -156,9 +161,11 @@ _DAY_RECORDS: dict[str, Callable[[date, str], tuple[dict, ...]]] = {
 
 
 @lru_cache(maxsize=400)
-def _generated_day(name: str, day: date, seed: str) -> tuple[list, tuple[dict, ...]]:
+def _generated_day(
+    name: str, day: date, seed: str, uploader: str = "default"
+) -> tuple[list, tuple[dict, ...]]:
     """A generated day's records of one collection with their sorted date keys."""
-    records = _DAY_RECORDS[name](day, seed)
+    records = _DAY_RECORDS[name](day, seed, uploader)
     key = COLLECTIONS[name].date_field
     return [record[key] for record in records], records
 

@@ -66,12 +66,19 @@ def delivered_insulin(seed: str, uploader: str, start_ms: float, end_ms: float) 
 
 def temp_end_ms(temp: TempBasal, seed: str, uploader: str) -> int:
     """When a temp basal really stopped: its duration, the next temp, or a suspend."""
-    day = local_day_minute(temp.ms, uploader)[0]
-    later = [
-        t.ms for d in (day, day + timedelta(1)) for t in day_events(d, seed, uploader).temps
-    ] + [s.ms for d in (day, day + timedelta(1)) for s in day_events(d, seed, uploader).suspends]
+    stops = _stops(local_day_minute(temp.ms, uploader)[0], seed, uploader)
     end = temp.ms + round(temp.duration * 60_000)
-    return min([end, *(ms for ms in later if ms > temp.ms)])
+    index = bisect_right(stops, temp.ms)
+    return min(end, stops[index]) if index < len(stops) else end
+
+
+@lru_cache(maxsize=1200)
+def _stops(day: date, seed: str, uploader: str) -> list[int]:
+    """Sorted starts of the temps and suspends of `day` and the day after: what ends a temp."""
+    events = [day_events(d, seed, uploader) for d in (day, day + timedelta(1))]
+    return sorted(
+        [t.ms for e in events for t in e.temps] + [s.ms for e in events for s in e.suspends]
+    )
 
 
 def temp_rate(temp: TempBasal, scheduled: float) -> float:
@@ -98,9 +105,7 @@ def day_deliveries(day: date, seed: str, uploader: str) -> tuple[Delivery, ...]:
 def _basal(day: date, seed: str, uploader: str, events: DayEvents) -> list[Delivery]:
     start, end = local_midnight_ms(day, uploader), local_midnight_ms(day + timedelta(1), uploader)
     before = day_events(day - timedelta(1), seed, uploader)
-    runs = [
-        (t.ms, temp_end_ms(t, seed, uploader), t) for t in (*before.temps, *events.temps)
-    ]
+    runs = [(t.ms, temp_end_ms(t, seed, uploader), t) for t in (*before.temps, *events.temps)]
     runs = [r for r in runs if r[1] > start]
     suspends = [(s.ms, s.end_ms) for s in (*before.suspends, *events.suspends)]
     cuts = {start, end}
