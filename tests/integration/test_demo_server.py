@@ -154,3 +154,21 @@ def test_file_backed_site_windows_on_its_newest_record(tmp_path: Path, session) 
         assert recent[0]["subject_id"] == "old-site"
         ranged = session.get(url, params={"find[date][$gte]": start, "count": 1000}, timeout=5)
         assert len(ranged.json()) == 240
+
+
+def test_a_personality_is_served_over_http(session) -> None:
+    with DemoServer(now=NOW, uploader="loop") as loop:
+        day = datetime(2024, 3, 9, tzinfo=UTC)
+        low, high = round(day.timestamp() * 1000), round(day.timestamp() * 1000) + 3_600_000
+        query = {"find[date][$gte]": str(low), "find[date][$lt]": str(high), "count": "1000"}
+        entries = session.get(f"{loop.url}/api/v1/entries.json", params=query).json()
+        assert len(entries) >= 20 and len({e["device"] for e in entries}) == 2
+        assert any(e["date"] != int(e["date"]) for e in entries)
+        profile = session.get(f"{loop.url}/api/v1/profile.json").json()
+        assert profile[0]["store"]["Default"]["timezone"] == "ETC/GMT+7"
+        statuses = session.get(f"{loop.url}/api/v1/devicestatus.json?count=3").json()
+        assert statuses[0]["device"] == "loop://iPhone" and "loop" in statuses[0]
+    with DemoServer(now=NOW, uploader="xdrip") as xdrip:
+        assert session.get(f"{xdrip.url}/api/v1/profile.json").json() == []
+    with pytest.raises(ValueError, match="unknown uploader"):
+        DemoServer(uploader="medtronic")

@@ -24,7 +24,8 @@ from cascade.demo.truth import Delivery, delivered_insulin
 
 DAY = date(2024, 6, 12)
 SCHEDULED_DAY_U = sum(
-    rate * (end - start) / 60 for (start, rate), (end, _) in zip(BASAL, [*BASAL[1:], (1440, 0)])
+    rate * (end - start) / 60
+    for (start, rate), (end, _) in zip(BASAL, [*BASAL[1:], (1440, 0)], strict=True)
 )
 
 

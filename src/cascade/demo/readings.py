@@ -13,9 +13,9 @@ from bisect import bisect_left
 from datetime import UTC, date, datetime, timedelta
 
 from cascade.demo.events import glucose_at
+from cascade.demo.generator import _DIRECTION_BOUNDS, _DIRECTIONS, _reading_times
 from cascade.demo.personalities import personality, utc_offset_minutes
 from cascade.demo.stamps import id_tag, iso_ms
-from cascade.demo.generator import _DIRECTION_BOUNDS, _DIRECTIONS, _reading_times
 
 # Loop's trend numbers (Nightscout's `trend`), in the order of generator._DIRECTIONS.
 _TRENDS = (7, 6, 5, 4, 3, 2, 1)
