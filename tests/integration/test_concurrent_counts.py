@@ -40,13 +40,26 @@ def test_concurrent_ingests_of_one_site_count_each_row_once(scale_settings: Sett
     end = start + timedelta(days=2)
     with DemoServer(now=start + timedelta(days=30)) as server:
         command = [
-            sys.executable, "-m", "cascade.cli", "ingest", "--url", server.url,
-            "--subject", "demo", "--start", start.isoformat(), "--end", end.isoformat(),
+            sys.executable,
+            "-m",
+            "cascade.cli",
+            "ingest",
+            "--url",
+            server.url,
+            "--subject",
+            "demo",
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
         ]
         workers = [
             subprocess.Popen(
-                command, env=scale_env(scale_settings), stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True,
+                command,
+                env=scale_env(scale_settings),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(PROCESSES)
         ]

@@ -10,7 +10,7 @@ import dagster as dg
 
 from cascade.defs.partitions import LAKE_POOL
 from cascade.defs.resources import CascadeResource
-from cascade.lake.connection import connect, quote
+from cascade.lake.connection import connect_at_build, quote
 from cascade.settings import GOLD_MARTS, CatalogUrl, Settings
 
 MARTS_SCHEMA = "marts"
@@ -23,7 +23,8 @@ def publish_marts(settings: Settings, tables: Iterable[str] = GOLD_MARTS) -> dic
         raise ValueError("set CASCADE_MARTS_URL (postgresql://...) to publish the marts")
     target = CatalogUrl(settings.marts_url.get_secret_value())
     published = {}
-    with connect(settings, read_only=True) as con:
+    # as of the last completed build: never a mart half-way through a dbt build
+    with connect_at_build(settings) as con:
         con.execute(
             f"create or replace secret {MARTS_SECRET} (type postgres, host {quote(target.host)}, "
             f"port {target.port}, database {quote(target.database)}, user {quote(target.user)}, "

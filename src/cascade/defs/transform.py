@@ -15,7 +15,14 @@ from cascade.defs.partitions import LAKE_POOL, local_dates, partition_window
 from cascade.defs.resources import CascadeResource
 from cascade.lake.extensions import ensure_installed
 from cascade.lake.lock import transform_lock
-from cascade.transform import DBT_QUIET_ENV, PROJECT_DIR, dbt_env, dbt_vars, patched_environ
+from cascade.transform import (
+    DBT_QUIET_ENV,
+    PROJECT_DIR,
+    dbt_env,
+    dbt_vars,
+    patched_environ,
+    record_build,
+)
 
 LAYERS = ("bronze", "silver", "gold")
 
@@ -106,5 +113,7 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
             patched_environ(dbt_env(settings)),
         ):
             yield from dbt.cli(args, context=context, target_path=Path(target)).stream()
+            # only reached when dbt succeeded: readers may now see this build
+            record_build(settings, start, end)
 
     return cascade_dbt

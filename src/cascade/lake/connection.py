@@ -68,9 +68,16 @@ def secret_statements(settings: Settings) -> list[str]:
     return statements
 
 
-def attach_statement(settings: Settings, read_only: bool = False) -> str:
-    """The ATTACH of the lake under `settings.lake_alias`; it holds no secret."""
+def attach_statement(
+    settings: Settings, read_only: bool = False, snapshot: int | None = None
+) -> str:
+    """The ATTACH of the lake under `settings.lake_alias`; it holds no secret.
+
+    `snapshot` pins the attached lake to that DuckLake snapshot (time travel, read-only).
+    """
     options = [f"data_path {quote(settings.lake_data_path)}"]
+    if snapshot is not None:
+        options.insert(0, f"snapshot_version {int(snapshot)}")
     if settings.catalog is not None:
         path = f"ducklake:postgres:connect_timeout={PG_CONNECT_TIMEOUT_S}"
         options += [
@@ -186,4 +193,41 @@ def connect(
         yield con
     finally:
         # closing rolls back a transaction left open by an error; a committed one is untouched
+        con.close()
+
+
+# One row per completed dbt build: the snapshot at which silver and gold were whole.
+BUILDS_TABLE = "ops.builds"
+
+
+def last_build_snapshot(con: duckdb.DuckDBPyConnection, settings: Settings) -> int | None:
+    """The DuckLake snapshot of the last completed dbt build, or None before the first."""
+    try:
+        return con.execute(
+            f"select max(snapshot_id) from {settings.lake_alias}.{BUILDS_TABLE}"
+        ).fetchone()[0]
+    except duckdb.CatalogException:
+        return None
+
+
+@contextmanager
+def connect_at_build(settings: Settings | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection whose lake is pinned to the last completed dbt build.
+
+    dbt commits model by model, so a reader of the live lake during a build can see a silver day
+    whose gold row is not written yet. Readers of the layers (report, publishing) use this
+    instead: they see silver and gold exactly as one finished build left them. Before any
+    recorded build it is the live lake, read-only.
+    """
+    settings = settings or Settings()
+    con = _open(settings, read_only=True)
+    try:
+        snapshot = last_build_snapshot(con, settings)
+        if snapshot is not None:
+            con.execute("use memory")
+            con.execute(f"detach {settings.lake_alias}")
+            con.execute(attach_statement(settings, read_only=True, snapshot=snapshot))
+            con.execute(f"use {settings.lake_alias}")
+        yield con
+    finally:
         con.close()

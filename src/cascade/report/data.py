@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import duckdb
 import numpy as np
 
-from cascade.lake.connection import LakeError, connect
+from cascade.lake.connection import LakeError, connect_at_build
 from cascade.settings import Settings
 
 from .units import BANDS, TARGET_HIGH, TARGET_LOW, Units, pct
@@ -398,9 +398,13 @@ def load_report(
     start: date | None = None,
     end: date | None = None,
 ) -> ReportData:
-    """Open the lake read-only and read the report's data; ReportError says what is missing."""
+    """Read the report's data as of the last completed build; ReportError says what is missing.
+
+    The lake is pinned to that build's snapshot, so a report made during a dbt build never mixes
+    days the build has reached in one mart with days it has not in another.
+    """
     try:
-        with connect(settings, read_only=True) as con:
+        with connect_at_build(settings) as con:
             return read_report(con, subject, days, start, end)
     except LakeError as exc:
         raise ReportError(str(exc)) from None
