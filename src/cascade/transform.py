@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-
 from cascade.lake.extensions import ensure_installed
 from cascade.lake.lock import transform_lock
 from cascade.settings import Settings

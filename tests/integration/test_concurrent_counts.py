@@ -64,7 +64,7 @@ def test_concurrent_ingests_of_one_site_count_each_row_once(scale_settings: Sett
             for _ in range(PROCESSES)
         ]
         outputs = [w.communicate(timeout=300) for w in workers]
-    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
+    for worker, (_stdout, stderr) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, stderr
     summaries = [re.search(r"inserted ([\d,]+) · updated ([\d,]+)", o) for o, _ in outputs]
     assert all(summaries), outputs
