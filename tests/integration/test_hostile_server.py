@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -179,7 +178,7 @@ def test_one_id_twice_in_a_page_keeps_the_newest_version(serve):
     [resource] = build_resources(
         lambda c: client.pages(c, DAY, 10_000), stats, "s", collections=("entries",)
     )
-    tables = list(_tables(resource))
+    tables = list(resource)
     rows = [row for table in tables for row in table.to_pylist()]
     keys = [r["record_key"] for r in rows]
     assert len(keys) == len(set(keys)) == 288
@@ -187,8 +186,3 @@ def test_one_id_twice_in_a_page_keeps_the_newest_version(serve):
     assert by_key[records[0]["_id"]]["sgv"] == 80
     assert by_key[records[1]["_id"]]["sgv"] == 90
     assert stats.duplicates["entries"] == 2
-
-
-def _tables(resource) -> Iterator:
-    for item in resource:
-        yield item
