@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from cascade.defs.checks import readings_unique_and_plausible
 from cascade.defs.ingestion import PARTITIONED, build_ingestion_assets, raw_key
@@ -18,6 +22,7 @@ from cascade.settings import Settings
 PIPELINE_JOB = "nightscout_pipeline"
 INGEST_JOB = "nightscout_ingest"
 REFINE_JOB = "nightscout_refine"
+HOURLY_JOB = "nightscout_hourly"
 
 
 def build_definitions(settings: Settings | None = None, **resource_overrides) -> dg.Definitions:
@@ -42,21 +47,35 @@ def build_definitions(settings: Settings | None = None, **resource_overrides) ->
     ingest = dg.define_asset_job(
         INGEST_JOB, selection=dg.AssetSelection.assets(*(raw_key(c) for c in PARTITIONED))
     )
+    # the hourly run ingests and builds downstream in one: late readings of yesterday reach gold
+    # although AutomationCondition.eager() only ever rebuilds the latest partition
+    hourly = dg.define_asset_job(
+        HOURLY_JOB,
+        selection=dg.AssetSelection.assets(*(raw_key(c) for c in PARTITIONED))
+        | dg.AssetSelection.groups(*LAYERS),
+    )
     refine = dg.define_asset_job(
         REFINE_JOB,
         selection=dg.AssetSelection.assets(raw_key("profile"))
         | dg.AssetSelection.groups(*LAYERS, "publish"),
     )
 
-    @dg.schedule(job=ingest, cron_schedule="7 * * * *", execution_timezone=settings.timezone)
+    @dg.schedule(job=hourly, cron_schedule="7 * * * *", execution_timezone=settings.timezone)
     def hourly_ingest(context: dg.ScheduleEvaluationContext):
-        """Every hour: today's and yesterday's partitions (late uploads land in yesterday)."""
+        """Every hour: yesterday and today (late uploads land in yesterday), raw to gold.
+
+        One ranged run: both days are ingested, then dbt rebuilds both days' bronze, silver
+        and gold, so a reading uploaded late for yesterday reaches the marts within the hour.
+        """
         today = context.scheduled_execution_time.date()
-        for day in (today - timedelta(days=1), today):
-            key = day.isoformat()
-            yield dg.RunRequest(
-                run_key=f"{key}@{context.scheduled_execution_time:%Y%m%d%H}", partition_key=key
-            )
+        yesterday = today - timedelta(days=1)
+        yield dg.RunRequest(
+            run_key=f"{yesterday}..{today}@{context.scheduled_execution_time:%Y%m%d%H}",
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: yesterday.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: today.isoformat(),
+            },
+        )
 
     weekly_maintenance = dg.ScheduleDefinition(
         job=lake_maintenance, cron_schedule="30 3 * * 0", execution_timezone=settings.timezone
@@ -70,7 +89,7 @@ def build_definitions(settings: Settings | None = None, **resource_overrides) ->
     return dg.Definitions(
         assets=assets,
         asset_checks=[readings_unique_and_plausible],
-        jobs=[pipeline, ingest, refine, lake_maintenance],
+        jobs=[pipeline, ingest, hourly, refine, lake_maintenance],
         schedules=[hourly_ingest, weekly_maintenance],
         sensors=[dbt_after_ingest],
         resources={
