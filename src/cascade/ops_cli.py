@@ -134,8 +134,9 @@ def print_health(report) -> None:
 def maintain(older_than: timedelta) -> None:
     """Compact the lake: flush inlined rows, merge small files, expire snapshots, delete old files.
 
-    Also drops raw_staging_* schemas that killed loads left behind. Safe while loads run as long
-    as --older-than exceeds the longest load; --older-than 0s reclaims everything on a quiet lake.
+    Also drops raw_staging_* schemas and dlt working folders (CASCADE_HOME/tmp) that killed
+    loads left behind, and says what it removed. Safe while loads run as long as --older-than
+    exceeds the longest load; --older-than 0s reclaims everything on a quiet lake.
     """
     from cascade.lake.maintenance import run_maintenance
 
@@ -144,8 +145,7 @@ def maintain(older_than: timedelta) -> None:
         report = run_maintenance(settings, older_than)
     except Exception as exc:  # noqa: BLE001 - every failure leaves as one redacted line
         raise click.ClickException(settings.redact(" ".join(str(exc).split()))) from None
-    out = Console(highlight=False)
-    out.print(settings.redact(report.describe()))
+    click.echo(settings.redact(report.describe()))
 
 
 if __name__ == "__main__":  # `python -m cascade.ops_cli health` until the commands are wired

@@ -331,6 +331,12 @@ class Settings(BaseSettings):
         return (self.home / "catalog.sqlite").absolute()
 
     @property
+    def work_dir(self) -> Path:
+        """Where loads keep private working folders, so `health` and `maintain` find the ones a
+        killed load left behind (a system temp dir would hide them among everyone's files)."""
+        return (self.home / "tmp").absolute()
+
+    @property
     def lake_data_path(self) -> str:
         """Where data files go: an s3:// prefix, or the local lake directory (with a slash)."""
         if self.data_path:

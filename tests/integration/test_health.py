@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from cascade.demo.server import DemoServer
 from cascade.ingest import ingest_site
 from cascade.lake.connection import connect, metadata_prefix
-from cascade.lake.health import CHECKS
+from cascade.lake.health import CHECKS, HealthOptions, check_health
 from cascade.ops_cli import health
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
@@ -274,3 +275,55 @@ def test_stale_sessions_and_lock_waits_are_named(scale_settings: Settings):
 
 
 pytestmark = pytest.mark.timeout(300)
+
+
+def test_health_warns_of_leftovers_of_killed_loads(local_settings: Settings):
+    with connect(local_settings) as con:
+        con.execute("create schema raw_staging_0badc0ffee00")
+    dead = local_settings.work_dir / "cascade-dlt-killed"
+    (dead / "pipelines").mkdir(parents=True)
+    (dead / "pipelines" / "state.json").write_text("{}")
+    old = time.time() - 7 * 3600
+    for path in (dead / "pipelines" / "state.json", dead / "pipelines", dead):
+        os.utime(path, (old, old))
+    (local_settings.work_dir / "cascade-dlt-running").mkdir()
+
+    report = check_health(local_settings, HealthOptions(leftover_age=timedelta(0)))
+    leftover = {check.name: check for check in report.checks}["leftovers"]
+    assert not leftover.ok and not leftover.required
+    assert leftover.data["staging_schemas"] == ["raw_staging_0badc0ffee00"]
+    assert "cascade maintain" in leftover.detail
+
+    report = check_health(local_settings)  # default age: only the folder untouched for 7 h
+    leftover = {check.name: check for check in report.checks}["leftovers"]
+    assert leftover.data == {
+        "staging_schemas": [],
+        "work_dirs": [str(dead)],
+        "older_than_s": 6 * 3600,
+    }
+
+
+SPECIAL_PASSWORD = "Zq9/xK#Wp?Vj@mR%40vT"
+
+
+def _fragments(secret: str) -> set[str]:
+    return {secret[i : i + 3] for i in range(len(secret) - 2)}
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_health_json_holds_no_fragment_of_a_special_password(pg_admin_url, tmp_path, scheme):
+    url = f"{scheme}://postgres:{SPECIAL_PASSWORD}@127.0.0.1:5432/cascade_no_such_db"
+    env = {
+        "CASCADE_HOME": str(tmp_path / ".cascade"),
+        "CASCADE_CATALOG_URL": url,
+        "CASCADE_DATA_PATH": "s3://bucket/lake",
+        "CASCADE_S3_ENDPOINT": "127.0.0.1:9",
+        "CASCADE_S3_USE_SSL": "false",
+    }
+    code, stdout, _ = run_health(env, "--json")
+    assert code == 1
+    decoded = SPECIAL_PASSWORD.replace("%40", "@")
+    leaked = sorted(f for f in _fragments(SPECIAL_PASSWORD) | _fragments(decoded) if f in stdout)
+    assert not leaked, f"{leaked} in {stdout}"
+    assert json.loads(stdout)["ok"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import date, timedelta
@@ -167,3 +168,25 @@ def test_maintain_refuses_a_missing_lake_and_a_bad_duration(local_settings: Sett
 
 
 pytestmark = pytest.mark.timeout(300)
+
+
+def test_maintain_removes_leftovers_of_killed_loads_and_says_so(local_settings: Settings):
+    with connect(local_settings) as con:
+        con.execute("create schema raw_staging_0badc0ffee00")
+        con.execute("create table raw.t as from range(5)")
+    dead = local_settings.work_dir / "cascade-dlt-killed"
+    (dead / "pipelines").mkdir(parents=True)
+    old = time.time() - 7 * 3600
+    for path in (dead / "pipelines", dead):
+        os.utime(path, (old, old))
+    running = local_settings.work_dir / "cascade-dlt-running"
+    running.mkdir()
+
+    result = CliRunner().invoke(maintain, env={"CASCADE_HOME": str(local_settings.home)})
+    assert result.exit_code == 0, result.output
+    assert not dead.exists() and running.exists()
+    assert "staging schemas dropped: raw_staging_0badc0ffee00" in result.stdout
+    assert f"working folders removed: {dead}" in result.stdout
+    # the retention is spelled out, so a growing count of stored files reads right
+    assert "kept for time travel until they are 7 d old" in result.stdout
+    assert "merged" in result.stdout

@@ -62,6 +62,7 @@ CHECKS = {
     "freshness": False,
     "snapshots": False,
     "files": False,
+    "leftovers": False,
 }
 CORE_METADATA_TABLES = (
     "ducklake_metadata",
@@ -84,6 +85,7 @@ class HealthOptions:
     require_fresh: bool = False
     small_file_bytes: int = 1 << 20
     compaction_min_files: int = 10
+    leftover_age: timedelta = timedelta(hours=6)
 
 
 @dataclass
@@ -283,6 +285,7 @@ def _lake_checks(
     recorder.run("freshness", lambda: freshness(con, alias, options))
     recorder.run("snapshots", lambda: snapshots(con, meta))
     recorder.run("files", lambda: files(con, meta, options))
+    recorder.run("leftovers", lambda: leftovers(con, settings, options))
 
 
 def configuration(settings: Settings) -> Result:
@@ -549,6 +552,28 @@ def files(con: duckdb.DuckDBPyConnection, meta: str, options: HealthOptions) -> 
         worst = ", ".join(f"{n} ({per_table[n]['files']:,} files)" for n in crowded[:5])
         return False, f"{detail}; mostly small files in {worst} (run `cascade maintain`)", data
     return True, detail, data
+
+
+def leftovers(con: duckdb.DuckDBPyConnection, settings: Settings, options: HealthOptions) -> Result:
+    """raw_staging_* schemas and dlt working folders that killed loads left behind (a warning)."""
+    from cascade.lake.maintenance import stale_staging_schemas, stale_work_dirs
+
+    age = options.leftover_age
+    staging = stale_staging_schemas(con, settings, age)
+    folders = [str(path) for path in stale_work_dirs(settings, age)]
+    data = {"staging_schemas": staging, "work_dirs": folders, "older_than_s": age.total_seconds()}
+    if not staging and not folders:
+        return True, f"no staging schema or working folder older than {humanize(age)}", data
+    found = [
+        f"{len(staging)} raw_staging* schemas ({', '.join(staging[:5])})" if staging else "",
+        f"{len(folders)} dlt working folders in {settings.work_dir}" if folders else "",
+    ]
+    return (
+        False,
+        f"left by killed loads, untouched for over {humanize(age)}: "
+        f"{'; '.join(f for f in found if f)} (run `cascade maintain` to remove them)",
+        data,
+    )
 
 
 def writer_lock_state(settings: Settings) -> Result:

@@ -1,7 +1,8 @@
 """Compact the lake and forget old history: `cascade maintain` and the weekly schedule.
 
 Daily loads leave many small Parquet files, rows inlined in the catalog, one snapshot per
-commit and, after a killed load, a `raw_staging_*` schema. Maintenance flushes inlined rows,
+commit and, after a killed load, a `raw_staging_*` schema and a dlt working folder under
+`CASCADE_HOME/tmp`. Maintenance removes those leftovers once stale, flushes inlined rows,
 merges adjacent small files (transparent to time travel), expires snapshots older than
 `older_than` and deletes the files that only those snapshots used once they have been
 scheduled for deletion longer than `older_than`, so a reader that started before this run
@@ -16,12 +17,15 @@ or query (the default week does); `older_than=0` reclaims everything at once, fo
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 
+from cascade.lake.catalog_server import humanize
 from cascade.lake.connection import LakeError, connect, metadata_prefix, quote
 from cascade.lake.lock import writer_lock
 from cascade.settings import Settings
@@ -31,6 +35,9 @@ STAGING = re.compile(r"^raw_staging(_[A-Za-z0-9_]+)?$")
 STALE_STAGING = timedelta(hours=6)
 # untracked files younger than this may belong to a commit in flight
 ORPHAN_MIN_AGE = timedelta(hours=6)
+# a running dlt load writes into its working folder all along: one untouched this long is dead
+STALE_WORK_DIR = timedelta(hours=6)
+WORK_DIR_PREFIX = "cascade-dlt-"
 STEP_ATTEMPTS = 4
 
 
@@ -50,28 +57,43 @@ class MaintenanceReport:
 
     before: LakeFootprint
     after: LakeFootprint
+    older_than: timedelta = timedelta(days=7)
     dropped_schemas: list[str] = field(default_factory=list)
+    removed_dirs: list[str] = field(default_factory=list)
     flushed_rows: int = 0
     merged_files: int = 0
+    merged_into: int = 0
     expired_snapshots: int = 0
     deleted_files: int = 0
     lock_wait_seconds: float = 0.0
     seconds: float = 0.0
 
     def describe(self) -> str:
-        """A few lines for the CLI and the Dagster log."""
+        """A few lines for the CLI and the Dagster log: what changed, what is kept and why.
+
+        Files stored can grow: merged files replace small ones, which stay for time travel
+        until they are `older_than` old; the lines say so instead of leaving a bare 27 -> 29.
+        """
         b, a = self.before, self.after
-        dropped = ", ".join(self.dropped_schemas) or "none"
-        return (
+        kept = max(a.stored_files - a.data_files, 0)
+        retention = humanize(self.older_than)
+        lines = [
             f"data files {b.data_files:,} -> {a.data_files:,} "
-            f"({b.bytes / 2**20:,.1f} -> {a.bytes / 2**20:,.1f} MiB); "
-            f"snapshots {b.snapshots:,} -> {a.snapshots:,}; "
-            f"files stored {b.stored_files:,} -> {a.stored_files:,}\n"
-            f"flushed {self.flushed_rows:,} inlined rows, merged {self.merged_files:,} "
-            f"files, expired {self.expired_snapshots:,} snapshots, deleted "
-            f"{self.deleted_files:,} files, dropped staging schemas: {dropped} "
-            f"({self.seconds:.1f} s, {self.lock_wait_seconds:.1f} s waiting for the writer lock)"
-        )
+            f"({b.bytes / 2**20:,.1f} -> {a.bytes / 2**20:,.1f} MiB): merged "
+            f"{self.merged_files:,} small files into {self.merged_into:,}, flushed "
+            f"{self.flushed_rows:,} inlined rows into files",
+            f"history: snapshots {b.snapshots:,} -> {a.snapshots:,} (expired "
+            f"{self.expired_snapshots:,} older than {retention}); deleted "
+            f"{self.deleted_files:,} files no snapshot needs",
+            f"files stored {b.stored_files:,} -> {a.stored_files:,}: {a.data_files:,} live + "
+            f"{kept:,} replaced, kept for time travel until they are {retention} old "
+            "(a later `cascade maintain` deletes them)",
+            f"leftovers of killed loads: staging schemas dropped: "
+            f"{', '.join(self.dropped_schemas) or 'none'}; working folders removed: "
+            f"{', '.join(self.removed_dirs) or 'none'}",
+            f"({self.seconds:.1f} s, {self.lock_wait_seconds:.1f} s waiting for the writer lock)",
+        ]
+        return "\n".join(lines)
 
 
 def footprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> LakeFootprint:
@@ -107,6 +129,29 @@ def stale_staging_schemas(
     )
 
 
+def _last_touched(folder: Path) -> float:
+    stamps = [folder.stat().st_mtime]
+    for path in folder.rglob("*"):
+        try:
+            stamps.append(path.lstat().st_mtime)
+        except OSError:  # removed while we looked: the folder is in use
+            return time.time()
+    return max(stamps)
+
+
+def stale_work_dirs(settings: Settings, older_than: timedelta) -> list[Path]:
+    """dlt working folders under CASCADE_HOME/tmp nothing has touched for `older_than`."""
+    root = settings.work_dir
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than.total_seconds()
+    return sorted(
+        folder
+        for folder in root.glob(f"{WORK_DIR_PREFIX}*")
+        if folder.is_dir() and _last_touched(folder) <= cutoff
+    )
+
+
 def _call(con: duckdb.DuckDBPyConnection, statement: str) -> list[tuple]:
     """Run one maintenance call, again on a fresh snapshot when it lost a commit conflict."""
     for attempt in range(STEP_ATTEMPTS):
@@ -124,9 +169,14 @@ def _timestamp(moment: datetime) -> str:
 
 
 def run_maintenance(
-    settings: Settings, older_than: timedelta = timedelta(days=7)
+    settings: Settings,
+    older_than: timedelta = timedelta(days=7),
+    leftovers_older_than: timedelta | None = None,
 ) -> MaintenanceReport:
-    """Flush, compact, expire and clean the lake, and drop stale staging schemas.
+    """Flush, compact, expire and clean the lake; drop stale staging schemas and working folders.
+
+    Leftovers count as stale after `leftovers_older_than`: by default 6 hours, and no time at
+    all for staging schemas on the local profile (the writer lock held here means no load runs).
 
     Safe while loads run when `older_than` exceeds the longest load (see the module doc).
     Raises LakeError when there is no lake; the report holds the before/after footprint.
@@ -143,16 +193,23 @@ def run_maintenance(
     cutoff = datetime.now(UTC) - older_than
     # holding the local writer lock means no load is running: every staging schema is left over
     staging_age = STALE_STAGING if settings.profile == "scale" else timedelta(0)
+    if leftovers_older_than is not None:
+        staging_age = leftovers_older_than
     with writer_lock(settings) as waited, connect(settings) as con:
         before = footprint(con, settings)
-        report = MaintenanceReport(before, before, lock_wait_seconds=waited)
+        report = MaintenanceReport(before, before, older_than, lock_wait_seconds=waited)
         for name in stale_staging_schemas(con, settings, staging_age):
             _call(con, f"drop schema if exists {settings.lake_alias}.{name} cascade")
             report.dropped_schemas.append(name)
+        work_dir_age = STALE_WORK_DIR if leftovers_older_than is None else leftovers_older_than
+        for folder in stale_work_dirs(settings, work_dir_age):
+            shutil.rmtree(folder, ignore_errors=True)
+            report.removed_dirs.append(str(folder))
         flushed = _call(con, f"call ducklake_flush_inlined_data({alias})")
         report.flushed_rows = sum(row[2] for row in flushed)
         merged = _call(con, f"call ducklake_merge_adjacent_files({alias})")
         report.merged_files = sum(row[2] for row in merged)
+        report.merged_into = sum(row[3] for row in merged)
         expired = _call(
             con, f"call ducklake_expire_snapshots({alias}, older_than => {_timestamp(cutoff)})"
         )
