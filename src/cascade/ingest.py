@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,45 @@ from cascade.sources.nightscout import COLLECTIONS, FetchStats, nightscout, nigh
 from cascade.sources.nightscout.helpers import NightscoutClient, Window
 
 RAW_SCHEMA = "raw"
+# The load step's deadline: a frozen S3 or catalog ends the run this long after the load began.
+LOAD_DEADLINE_S = 60.0
+LOAD_JOB_ATTEMPTS = 2
+
+
+class IngestError(RuntimeError):
+    """A load failed; the message is one redacted line naming the cause and the fix."""
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception under dlt's wrappers (PipelineStepFailed, job retries, ...)."""
+    seen = set()
+    while id(exc) not in seen and not isinstance(exc, LoadDeadline):
+        seen.add(id(exc))
+        inner = getattr(exc, "exception", None) or exc.__cause__
+        if inner is None and not exc.__suppress_context__:
+            inner = exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def explain_failure(settings: Settings, exc: BaseException) -> str:
+    """One line: what failed at the root, where, and what to check."""
+    if isinstance(exc, IngestError):
+        return str(exc)
+    cause = root_cause(exc)
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    where = f"catalog {settings.describe_catalog()}, data {settings.lake_data_path}"
+    hint = ""
+    lowered = text.lower()
+    if isinstance(cause, LoadDeadline):
+        hint = " (is the S3 endpoint or the catalog frozen or unreachable? check CASCADE_S3_ENDPOINT and CASCADE_CATALOG_URL)"
+    elif any(w in lowered for w in ("http", "s3", "timeout", "timed out")):
+        hint = " (is the S3 endpoint reachable? check CASCADE_S3_ENDPOINT and the bucket in CASCADE_DATA_PATH)"
+    elif any(w in lowered for w in ("postgres", "server closed", "terminat", "connection")):
+        hint = " (is the catalog reachable? check CASCADE_CATALOG_URL)"
+    return settings.redact(f"load into {where} failed: {text[:400]}{hint}")
 
 
 @dataclass
@@ -79,8 +119,14 @@ class IngestResult:
         )
 
 
-def destination(settings: Settings, staging_layout: str = "%s_staging"):
-    """dlt's `ducklake` destination bound to the lake that `settings` describe."""
+def destination(
+    settings: Settings, staging_layout: str = "%s_staging", deadline_s: float = LOAD_DEADLINE_S
+):
+    """dlt's `ducklake` destination bound to the lake that `settings` describe.
+
+    On S3 each request gives up within a fraction of `deadline_s` (DuckDB's default is 30 s
+    times 3 attempts, per request, and a load makes many), so a frozen store fails the load.
+    """
     if settings.catalog is not None:
         catalog = settings.catalog
         # the password stays out: the catalog secret in `statements` authenticates
@@ -104,6 +150,11 @@ def destination(settings: Settings, staging_layout: str = "%s_staging"):
         storage=storage,
     )
     credentials.statements = session_statements(settings)
+    if settings.profile == "scale":
+        credentials.statements += [
+            f"set http_timeout = {max(1, int(deadline_s / 4))}",
+            "set http_retries = 1",
+        ]
     return dlt.destinations.ducklake(
         credentials=credentials, staging_dataset_name_layout=staging_layout
     )
@@ -153,33 +204,78 @@ def _measure(con, settings: Settings, before: int, load_id: str, tables: list[st
     return result
 
 
-def _run_pipeline(settings: Settings, source, run_tag: str) -> tuple[str | None, list[str], dict]:
-    """Run dlt once in a private working directory; return (load id, raw tables, step seconds)."""
+def _run_pipeline(
+    settings: Settings, source, run_tag: str, deadline_s: float
+) -> tuple[str | None, list[str], dict]:
+    """Run dlt once in a private working directory; return (load id, raw tables, step seconds).
+
+    Extract and normalize run here; the load step (the only one that talks to the lake) runs
+    under a watchdog: a frozen S3 or catalog ends it after `deadline_s` with LoadDeadline
+    instead of dlt retrying its jobs for ever. Leaving the block then deletes the load package,
+    so a load thread that wakes up later has nothing left to commit.
+    """
     # Arrow tables carry no _dlt_load_id unless asked; measuring the load needs it
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    # a job that failed twice will fail again: stop instead of retrying (dlt's default is 5)
+    dlt.config["load.raise_on_max_retries"] = LOAD_JOB_ATTEMPTS
+    steps = {}
     with tempfile.TemporaryDirectory(prefix="cascade-dlt-") as workdir:
         pipeline = dlt.pipeline(
             pipeline_name=f"cascade_{run_tag}",
             pipelines_dir=workdir,
-            destination=destination(settings, staging_layout=f"%s_staging_{run_tag}"),
+            destination=destination(
+                settings, staging_layout=f"%s_staging_{run_tag}", deadline_s=deadline_s
+            ),
             dataset_name=RAW_SCHEMA,
             progress=None,
         )
         # every run starts from a fresh working dir on purpose: no state to restore
         pipeline.config.restore_from_destination = False
-        info = pipeline.run(source, loader_file_format="parquet")
-        trace = pipeline.last_trace
+        started = time.perf_counter()
+        pipeline.extract(source, loader_file_format="parquet")
+        steps["extract"] = time.perf_counter() - started
+        started = time.perf_counter()
+        normalized = pipeline.normalize()
+        steps["normalize"] = time.perf_counter() - started
+        started = time.perf_counter()
+        info = _within(deadline_s, pipeline.load)
+        steps["load"] = time.perf_counter() - started
     load_id = info.loads_ids[-1] if info.loads_ids else None
-    tables = sorted(t for t in trace.last_normalize_info.row_counts if not t.startswith("_dlt"))
-    steps = {
-        step.step: (step.finished_at - step.started_at).total_seconds()
-        for step in trace.steps
-        if step.step in ("extract", "normalize", "load")
-    }
+    tables = sorted(t for t in normalized.row_counts if not t.startswith("_dlt"))
     return load_id, (tables if load_id else []), steps
 
 
-def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
+class LoadDeadline(TimeoutError):
+    """The load step did not finish within its deadline (a frozen S3 or catalog)."""
+
+
+def _within(deadline_s: float, step: Callable[[], object]):
+    """`step()` in a daemon thread, or LoadDeadline after `deadline_s`.
+
+    A daemon thread, so an abandoned step (blocked on a frozen socket) never holds the process
+    open; its later errors are dropped, the caller has already reported the failure.
+    """
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = step()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="cascade-load", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        raise LoadDeadline(f"the load did not finish within {deadline_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def run_load(
+    settings: Settings, source, stats: FetchStats, deadline_s: float = LOAD_DEADLINE_S
+) -> IngestResult:
     """Load `source` into `<lake>.raw` by merge and return what happened.
 
     Each run gets its own dlt working directory and its own staging schema (dropped after),
@@ -192,7 +288,7 @@ def run_load(settings: Settings, source, stats: FetchStats) -> IngestResult:
     with writer_lock(settings), connect(settings) as con:
         before = _snapshot(con, settings.lake_alias)
         try:
-            load_id, tables, steps = _run_pipeline(settings, source, run_tag)
+            load_id, tables, steps = _run_pipeline(settings, source, run_tag, deadline_s)
         finally:
             con.execute(f"drop schema if exists {RAW_SCHEMA}_staging_{run_tag} cascade")
         result = _measure(con, settings, before, load_id, tables) if load_id else IngestResult()
@@ -228,15 +324,19 @@ def load_with_retries(
     settings: Settings,
     make_source: Callable[[FetchStats], object],
     on_page: Callable[[str, int], None] | None = None,
+    deadline_s: float = LOAD_DEADLINE_S,
 ) -> IngestResult:
-    """`run_load` a freshly made source, again after a conflict with a concurrent writer."""
+    """`run_load` a freshly made source, again after a conflict with a concurrent writer.
+
+    Any other failure becomes one IngestError line naming the root cause, not dlt's chain.
+    """
     for attempt in range(LOAD_ATTEMPTS):
         stats = FetchStats(on_page=on_page)
         try:
-            result = run_load(settings, make_source(stats), stats)
+            result = run_load(settings, make_source(stats), stats, deadline_s)
         except Exception as exc:
             if attempt == LOAD_ATTEMPTS - 1 or not _is_conflict(exc):
-                raise
+                raise IngestError(explain_failure(settings, exc)) from exc
             time.sleep(0.5 * (attempt + 1) + random.random())
             continue
         result.commit_retries = attempt
@@ -251,6 +351,7 @@ def ingest_site(
     subject_id: str | None = None,
     collections: tuple[str, ...] = COLLECTIONS,
     on_page: Callable[[str, int], None] | None = None,
+    deadline_s: float = LOAD_DEADLINE_S,
 ) -> IngestResult:
     """Fetch `window` from a Nightscout site (default CASCADE_NIGHTSCOUT_URL) into raw."""
     url = url or settings.nightscout_url
@@ -271,6 +372,7 @@ def ingest_site(
                 client, window, subject, stats, settings.page_size, collections
             ),
             on_page,
+            deadline_s,
         )
     finally:
         client.close()
@@ -282,6 +384,7 @@ def ingest_file(
     window: Window | None = None,
     utc_offset_minutes: int = 0,
     on_page: Callable[[str, int], None] | None = None,
+    deadline_s: float = LOAD_DEADLINE_S,
 ) -> IngestResult:
     """Load a Nightscout JSON export or an iglu CSV (several subjects) into raw."""
     records = load_file(path, utc_offset_minutes=utc_offset_minutes)
@@ -290,4 +393,5 @@ def ingest_file(
         settings,
         lambda stats: nightscout_file(records, stats, window, settings.page_size, collections),
         on_page,
+        deadline_s,
     )
