@@ -162,6 +162,35 @@ def _clean(value: object, depth: int, fixes: set[str]) -> tuple[object, int]:
     return value, 8
 
 
+_PLAIN = (int, bool, type(None))
+
+
+def _clean_flat(record: dict) -> tuple[dict, int] | None:
+    """(record, size) for the usual flat record of ASCII text and plain numbers, else None.
+
+    Entries and treatments are almost always such records: this skips `_clean`'s recursion.
+    """
+    size = 2
+    for key, value in record.items():
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                return None
+            size += len(value) + 2
+        elif kind is float:
+            if not math.isfinite(value):
+                return None
+            size += 8
+        elif kind in _PLAIN:
+            size += 8
+        else:
+            return None
+        if not key.isascii():
+            return None
+        size += len(key) + 4
+    return record, size
+
+
 def _screen(
     records: list[object], collection: str
 ) -> tuple[list[dict], list[list[str]], list[dict]]:
@@ -176,7 +205,7 @@ def _screen(
         else:
             fixes: set[str] = set()
             try:
-                cleaned, size = _clean(record, 0, fixes)
+                cleaned, size = _clean_flat(record) or _clean(record, 0, fixes)
             except _TooDeep:
                 reason = f"nested deeper than {MAX_DEPTH} levels"
             else:
@@ -254,8 +283,11 @@ def newest_by_key(records: list[dict], keys: list[str], subjects: list[str]) -> 
     A page that holds one `_id` twice (an edited record served twice) must not put two rows
     under one key into raw; Nightscout's own `srvModified` says which version is newer.
     """
+    identities = list(zip(subjects, keys, strict=True))
+    if len(set(identities)) == len(identities):
+        return list(range(len(identities)))
     best: dict[tuple[str, str], int] = {}
-    for index, identity in enumerate(zip(subjects, keys, strict=True)):
+    for index, identity in enumerate(identities):
         held = best.get(identity)
         if held is None or _modified(records[index]) >= _modified(records[held]):
             best[identity] = index
