@@ -94,6 +94,37 @@ def page_progress() -> Iterator[Callable[[str, int], None]]:
         yield on_page
 
 
+@contextmanager
+def logged_to_file(settings: Settings, command: str, verbose: bool) -> Iterator[Path]:
+    """Full detail of a run (dlt's log, a failure's traceback) in CASCADE_HOME/logs/<command>.log.
+
+    Expected faults then print one line on stderr and no tracebacks; `--verbose` prints dlt's
+    log on stderr as well.
+    """
+    import logging
+
+    import dlt
+
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{command}.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("cascade.cli")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    if not verbose:
+        dlt.config["runtime.log_level"] = "CRITICAL"
+    try:
+        yield path
+    except Exception:
+        logger.exception(f"{command} failed")
+        raise
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
 def print_ingest_summary(result) -> None:
     table = Table(title="ingest summary", title_justify="left")
     for column in ("table", "loaded", "inserted", "updated"):
@@ -135,7 +166,8 @@ def main() -> None:
     show_default=True,
     help="Minutes from UTC of a CSV's wall-clock times (e.g. -300 for UTC-5).",
 )
-def ingest(start, end, url, file_, subject, utc_offset) -> None:
+@click.option("--verbose", is_flag=True, help="Print dlt's log too (always in CASCADE_HOME/logs).")
+def ingest(start, end, url, file_, subject, utc_offset, verbose) -> None:
     """Load Nightscout entries, treatments, devicestatus and profile into <lake>.raw."""
     from cascade.ingest import ingest_file, ingest_site
     from cascade.sources.nightscout.helpers import Window
@@ -143,7 +175,7 @@ def ingest(start, end, url, file_, subject, utc_offset) -> None:
     settings = load_settings()
     if url and file_:
         raise click.UsageError("pass either --url or --file, not both")
-    with reported(settings):
+    with reported(settings), logged_to_file(settings, "ingest", verbose):
         begin, finish = parse_moment(start, settings.timezone), parse_moment(end, settings.timezone)
         with page_progress() as on_page:
             if file_:
