@@ -13,13 +13,14 @@
     1. Scheduled basal: the profile in force, its basal schedule in local time, wherever no temp
        basal runs and the pump is not suspended.
     2. A temp basal runs from its time for `duration` minutes, clipped at the next temp basal
-       (a temp basal of duration 0 cancels the one before).
+       (a temp basal of duration 0 cancels the one before) or the next pump suspend.
     3. Its rate: `absolute` (U/h); else `percent`, Nightscout's change from scheduled
        (percent 40 = 140 % of scheduled); else `rate`, in U/h unless it is above any pump's
        maximum (var max_basal_u_per_h), where it can only be AndroidAPS's percentage of
        scheduled (rate 140 = 140 %). An `absolute` above that maximum is flagged and never summed.
     4. Loop's delivered `amount`, where present, is what the temp basal delivered: it replaces
-       rate x time, spread over the temp basal's duration.
+       rate x time, spread evenly over the time the temp basal ran (after clipping; Loop writes
+       the programmed `duration` but the `amount` actually delivered).
     5. Suspend Pump until Resume Pump delivers nothing.
     6. Boluses: automatic (SMB: eventType SMB, `automatic: true`, `isSMB: true`, type SMB) or
        manual; above var max_bolus_u they are implausible and left out.
@@ -138,6 +139,26 @@ day_bounds as (
 
 ),
 
+suspends as (
+
+    select
+        subject_id,
+        start_ms,
+        coalesce(end_ms, 9223372036854775807) as end_ms
+
+    from (
+        select
+            subject_id,
+            event_type,
+            treated_ms as start_ms,
+            lead(treated_ms) over (partition by subject_id order by treated_ms) as end_ms
+        from treatments
+        where event_type ilike 'suspend pump' or event_type ilike 'resume pump'
+    )
+    where event_type ilike 'suspend pump'
+
+),
+
 temps as (
 
     select
@@ -146,7 +167,12 @@ temps as (
         treated_ms as start_ms,
         least(
             treated_ms + coalesce(duration_min, 0) * 60000,
-            coalesce(lead(treated_ms) over by_time, 9223372036854775807)
+            coalesce(lead(treated_ms) over by_time, 9223372036854775807),
+            coalesce(
+                (select min(u.start_ms) from suspends as u
+                 where u.subject_id = t.subject_id and u.start_ms > t.treated_ms),
+                9223372036854775807
+            )
         )::bigint as end_ms,
         duration_min,
         case
@@ -165,31 +191,11 @@ temps as (
             when rate > {{ max_rate }} then rate / 100
         end as scheduled_factor,
         coalesce(absolute_u_per_h > {{ max_rate }}, false) as is_flagged,
-        case when delivered_u >= 0 and duration_min > 0 then delivered_u end as delivered_u
+        case when delivered_u >= 0 then delivered_u end as delivered_u
 
-    from treatments
+    from treatments as t
     where event_type ilike '%temp basal%' and coalesce(duration_min, 0) between 0 and 1440
     window by_time as (partition by subject_id order by treated_ms, treatment_id)
-
-),
-
-suspends as (
-
-    select
-        subject_id,
-        start_ms,
-        coalesce(end_ms, 9223372036854775807) as end_ms
-
-    from (
-        select
-            subject_id,
-            event_type,
-            treated_ms as start_ms,
-            lead(treated_ms) over (partition by subject_id order by treated_ms) as end_ms
-        from treatments
-        where event_type ilike 'suspend pump' or event_type ilike 'resume pump'
-    )
-    where event_type ilike 'suspend pump'
 
 ),
 
@@ -258,7 +264,7 @@ with_temp as (
         case when s.start_ms < t.end_ms then t.scheduled_factor end as temp_factor,
         case when s.start_ms < t.end_ms then t.is_flagged else false end as is_flagged,
         case when s.start_ms < t.end_ms then t.delivered_u end as temp_delivered_u,
-        case when s.start_ms < t.end_ms then t.duration_min end as temp_duration_min
+        case when s.start_ms < t.end_ms then t.end_ms - t.start_ms end as temp_length_ms
 
     from scheduled as s
     asof left join temps as t
@@ -298,7 +304,7 @@ basal as (
         end as rate_u_per_h,
         is_flagged and not is_suspended as is_flagged,
         temp_delivered_u,
-        temp_duration_min
+        temp_length_ms
 
     from with_suspend
 
@@ -307,11 +313,11 @@ basal as (
 basal_units as (
 
     select
-        * exclude (temp_delivered_u, temp_duration_min),
+        * exclude (temp_delivered_u, temp_length_ms),
         case
             when is_flagged then null
             when basal_source = 'loop_amount'
-                then temp_delivered_u * (end_ms - start_ms) / (temp_duration_min * 60000.0)
+                then temp_delivered_u * (end_ms - start_ms) / temp_length_ms
             else rate_u_per_h * (end_ms - start_ms) / 3600000.0
         end as units
 
