@@ -27,6 +27,8 @@ GOLD_MARTS = (
     "mrt_quality_coverage",
     "mrt_glucose_overview",
     "mrt_glucose_hourly_patterns",
+    "mrt_daily_insulin",
+    "mrt_daily_loop",
 )
 REDACTED = "***"
 # dbt masks every occurrence of a secret in its log lines, JSON keys included: a short secret
