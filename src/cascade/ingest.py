@@ -219,7 +219,9 @@ def _run_pipeline(
     # a job that failed twice will fail again: stop instead of retrying (dlt's default is 5)
     dlt.config["load.raise_on_max_retries"] = LOAD_JOB_ATTEMPTS
     steps = {}
-    with tempfile.TemporaryDirectory(prefix="cascade-dlt-") as workdir:
+    # under CASCADE_HOME, so that health sees and maintain removes what a killed load leaves
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cascade-dlt-", dir=settings.work_dir) as workdir:
         pipeline = dlt.pipeline(
             pipeline_name=f"cascade_{run_tag}",
             pipelines_dir=workdir,

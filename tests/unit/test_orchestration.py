@@ -37,7 +37,7 @@ def test_pool_is_one_writer_locally_and_configurable_on_postgresql(tmp_path):
     local = Settings(home=tmp_path, lake_writers=8, _env_file=None)
     scale = Settings(
         home=tmp_path,
-        catalog_url="postgresql://u:pw@h:5432/db",
+        catalog_url="postgresql://u:password1@h:5432/db",
         data_path="s3://b/p",
         lake_writers=6,
         _env_file=None,
