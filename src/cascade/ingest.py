@@ -24,7 +24,7 @@ from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
 from cascade.lake.connection import connect, metadata_prefix, quote, session_statements
-from cascade.lake.lock import writer_lock
+from cascade.lake.lock import merge_lock, writer_lock
 from cascade.settings import Settings
 from cascade.sources.files import load_file
 from cascade.sources.nightscout import COLLECTIONS, FetchStats, nightscout, nightscout_file
@@ -239,9 +239,10 @@ def _run_pipeline(
         started = time.perf_counter()
         normalized = pipeline.normalize()
         steps["normalize"] = time.perf_counter() - started
-        started = time.perf_counter()
-        info = _within(deadline_s, pipeline.load)
-        steps["load"] = time.perf_counter() - started
+        with merge_lock(settings):
+            started = time.perf_counter()
+            info = _within(deadline_s, pipeline.load)
+            steps["load"] = time.perf_counter() - started
     load_id = info.loads_ids[-1] if info.loads_ids else None
     tables = sorted(t for t in normalized.row_counts if not t.startswith("_dlt"))
     return load_id, (tables if load_id else []), steps

@@ -33,11 +33,6 @@ def scale_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.mark.pg
-@pytest.mark.xfail(
-    reason="concurrent merges of one key on PostgreSQL + S3 can both insert it (duplicates in "
-    "raw, seen 1,497 rows for 725 keys): the load needs a per-table writer lock on scale",
-    strict=False,
-)
 def test_concurrent_ingests_of_one_site_count_each_row_once(scale_settings: Settings):
     with connect(scale_settings):
         pass  # the lake exists before the writers race for it

@@ -186,3 +186,20 @@ def transform_lock(settings: Settings, timeout_s: float | None = None) -> Iterat
         return
     with advisory_lock(settings, f"cascade:transform:{settings.lake_alias}", timeout) as waited:
         yield waited
+
+
+@contextmanager
+def merge_lock(settings: Settings, timeout_s: float | None = None) -> Iterator[float]:
+    """Serialise the merge step of raw loads on the scale profile; yields the seconds waited.
+
+    DuckLake has no primary keys: two concurrent merges of the same new key each find it
+    absent and each insert it, and raw keeps both rows. Fetching and normalising still run in
+    parallel; only dlt's load step (staging -> merge, usually well under a second) takes turns.
+    Locally the writer lock already serialises whole loads.
+    """
+    if settings.profile == "local":
+        yield 0.0
+        return
+    timeout = settings.lock_timeout_s if timeout_s is None else timeout_s
+    with advisory_lock(settings, f"cascade:merge:{settings.lake_alias}", timeout) as waited:
+        yield waited
