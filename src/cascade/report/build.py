@@ -1,4 +1,4 @@
-"""Make the report: read the gold marts, draw once, write the HTML page and the PNG."""
+"""Make the report: read the gold marts, draw once, write the HTML page, the PNG and the PDF."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class ReportFiles:
     html: Path
     png: Path
     data: ReportData
+    pdf: Path | None = None
 
 
 def settings_units(settings: Settings) -> Units:
@@ -57,7 +58,7 @@ def write_report(
     end: date | None = None,
     units: Units | None = None,
 ) -> ReportFiles:
-    """Write `<stem>.html` and `<stem>.png` into `out_dir` (created if missing)."""
+    """Write `<stem>.html`, `<stem>.png` and `<stem>.pdf` into `out_dir` (created if missing)."""
     units = units or settings_units(settings)
     data = load_report(settings, subject, days, start, end)
     rendered = render(data, units)
@@ -66,8 +67,10 @@ def write_report(
         out_dir.mkdir(parents=True, exist_ok=True)
         html = out_dir / f"{file_stem(data)}.html"
         png = html.with_suffix(".png")
+        pdf = html.with_suffix(".pdf")
         html.write_text(page, encoding="utf-8")
         png.write_bytes(rendered.page)
+        pdf.write_bytes(rendered.pdf)
     except OSError as exc:
         raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
-    return ReportFiles(html, png, data)
+    return ReportFiles(html, png, data, pdf)

@@ -14,7 +14,8 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, DateFormatte
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Rectangle
 
-from .data import AGP_BINS, Agp, Day, ReportData, Summary, targets
+from .clinical import GRI_ZONES, Trace, gri
+from .data import AGP_BINS, MAX_TRACE_DAYS, Agp, Day, ReportData, Summary, targets
 from .units import BANDS, TARGET_HIGH, TARGET_LOW, Units, pct
 
 Canvas = Figure | SubFigure
@@ -28,7 +29,10 @@ MEDIAN = "#0b3b75"
 INSULIN = "#3f6fb5"
 CARBS = "#e39b2d"
 THRESHOLDS = (54, 70, 180, 250)
-MAX_DAILY_PANELS = 28  # four rows of small multiples; longer windows show their last days
+MAX_DAILY_PANELS = MAX_TRACE_DAYS
+BASAL = "#8fb3e0"
+BETTER, WORSE = "#2e7d32", "#c62828"
+GRI_COLOURS = ("#d4edda", "#fff3b0", "#ffd59a", "#f9b38a", "#f28b82")
 MAX_BARS = 60  # more days than this are drawn as thin lines: 700 bar patches take seconds
 DAYS_PER_ROW = 7
 STYLE = {
@@ -68,10 +72,13 @@ def _wrap(values: np.ndarray) -> np.ndarray:
 
 
 def draw_agp(fig: Canvas, agp: Agp, units: Units) -> None:
-    """The 24-hour profile: median, 25–75 and 5–95 percentile bands over the target range."""
+    """The 24-hour profile: median, 25–75 and 5–95 percentile bands over the target range.
+
+    The curves are the smoothed percentiles (Agp.smoothed), as the IDC's AGP draws them.
+    """
     ax = fig.add_subplot()
     hours = (np.arange(-1, AGP_BINS + 1) + 0.5) / 4
-    p = {name: units.convert(_wrap(values)) for name, values in agp.percentiles.items()}
+    p = {name: units.convert(_wrap(values)) for name, values in agp.smoothed.items()}
     ax.fill_between(hours, p["p05"], p["p95"], color=BAND_5_95, lw=0, label="5–95%")
     ax.fill_between(hours, p["p25"], p["p75"], color=BAND_25_75, lw=0, label="25–75%")
     ax.plot(hours, p["p50"], color=MEDIAN, lw=2.2, label="Median (50%)")
@@ -140,20 +147,32 @@ def draw_band_bar(fig: Canvas, summary: Summary, units: Units) -> None:
 def draw_statistics(fig: Canvas, data: ReportData, units: Units) -> None:
     """The statistics block as a two-column list of labels and values."""
     s = data.summary
+    gmi = f"{pct(s.gmi_pct)}%" + (" provisional" if data.provisional else "")
     rows = [
         ("Mean glucose", f"{units.glucose(s.mean_mg_dl)} {units.name}"),
-        ("Glucose Management Indicator (GMI)", f"{pct(s.gmi_pct)}%"),
+        ("Glucose Management Indicator (GMI)", gmi),
         ("Glucose variability (CV)", f"{pct(s.cv_pct)}%"),
         ("Standard deviation (SD)", f"{units.glucose(s.sd_mg_dl)} {units.name}"),
         ("Readings", f"{s.readings:,}"),
         ("Time CGM active", f"{pct(s.wear_pct)}%"),
     ]
-    if data.has_treatments:
+    insulin = data.insulin
+    if insulin is not None:
+        rows += [
+            (f"Total daily insulin (mean of {insulin.days} full days)", f"{insulin.total_u:.1f} U"),
+            ("   basal", f"{insulin.basal_u:.1f} U · {pct(insulin.basal_pct)}%"),
+            ("   bolus", f"{insulin.bolus_u:.1f} U · {pct(100 - (insulin.basal_pct or 100))}%"),
+        ]
+    elif data.has_treatments:
         rows.append(("Bolus insulin, mean per day", f"{data.insulin_per_day:.1f} U"))
+    else:
+        rows.append(("Total daily insulin", "not available"))
+    if data.has_treatments:
         rows.append(("Carbohydrates, mean per day", f"{data.carbs_per_day:.0f} g"))
     fig.text(0.02, 0.97, "Glucose statistics", va="top", fontsize=11, weight="bold")
+    step = min(0.1, 0.8 / len(rows))
     for i, (label, value) in enumerate(rows):
-        y = 0.82 - i * 0.1
+        y = 0.85 - i * step
         fig.text(0.04, y, label, va="center", fontsize=8.5)
         fig.text(0.98, y, value, va="center", ha="right", fontsize=10, weight="bold")
 
@@ -164,10 +183,11 @@ def draw_targets(fig: Canvas, data: ReportData, units: Units) -> None:
     fig.text(
         0.02,
         0.88,
-        "Battelino et al., Diabetes Care 2019 (most adults)",
+        "Battelino et al., Diabetes Care 2019 (most adults)"
+        + (" · PROVISIONAL: too little data" if data.provisional else ""),
         va="top",
         fontsize=7.5,
-        color=MUTED,
+        color=WORSE if data.provisional else MUTED,
     )
     rows = targets(data.summary, units)
     step = 0.7 / len(rows)
@@ -202,7 +222,7 @@ def daily_rows(data: ReportData) -> int:
 
 
 def draw_daily(fig: Canvas, data: ReportData, units: Units) -> None:
-    """Small multiples, seven days to a row: range, mean ± SD and time in ranges of each day."""
+    """Daily glucose profiles, seven days to a row: each day's readings over 24 hours."""
     shown = daily_days(data)
     by_date = {d.local_date: d for d in data.days}
     axes = fig.subplots(daily_rows(data), DAYS_PER_ROW, squeeze=False)
@@ -210,59 +230,248 @@ def draw_daily(fig: Canvas, data: ReportData, units: Units) -> None:
         ax.set_axis_off()
     for i, day in enumerate(shown):
         row, column = divmod(i, DAYS_PER_ROW)
-        _day_panel(axes[row][column], day, by_date.get(day), units, column == 0)
+        _day_panel(
+            axes[row][column], day, by_date.get(day), data.traces.get(day), units, column == 0
+        )
 
 
-def _day_panel(ax, day: date, stats: Day | None, units: Units, first_column: bool) -> None:
+def _day_panel(
+    ax, day: date, stats: Day | None, trace: Trace | None, units: Units, first_column: bool
+) -> None:
     ax.set_axis_on()
-    ax.set_xlim(0, 1)
+    ax.set_xlim(0, 24)
     _glucose_axis(ax, units, 400, [TARGET_LOW, TARGET_HIGH, 250], labels=first_column)
-    ax.tick_params(axis="y", labelsize=6, length=2, pad=1)
-    ax.set_xticks([])
-    ax.set_title(f"{day:%a} {day.day} {day:%b}", fontsize=7, pad=2, loc="left")
+    ax.tick_params(axis="both", labelsize=6, length=2, pad=1)
+    ax.set_xticks([0, 12, 24])
+    ax.set_xticklabels(["", "12", ""])
+    partial = stats is not None and stats.partial
+    title = f"{day:%a} {day.day} {day:%b}" + (" · partial" if partial else "")
+    ax.set_title(title, fontsize=6.5, pad=2, loc="left", color=WORSE if partial else INK)
     for spine in ax.spines.values():
         spine.set_color("#c3cad3")
-    if stats is None:
-        ax.text(
-            0.42, 0.5, "no data", transform=ax.transAxes, ha="center", fontsize=6.5, color=MUTED
+    if stats is None or trace is None or not len(trace.hours):
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", fontsize=6.5, color=MUTED)
+        return
+    hours = trace.hours
+    # a gap over 45 min breaks the line rather than bridging missing data
+    glucose = np.asarray(trace.glucose, dtype=float)
+    breaks = np.flatnonzero(np.diff(hours) > 0.75) + 1
+    hours = np.insert(hours, breaks, np.nan)
+    glucose = np.insert(glucose, breaks, np.nan)
+    g = units.convert(glucose)
+    high, low = units.convert(TARGET_HIGH), units.convert(TARGET_LOW)
+    ax.fill_between(hours, high, g, where=g > high, color="#f5b83d", lw=0, interpolate=True)
+    ax.fill_between(hours, low, g, where=g < low, color="#e53935", lw=0, interpolate=True)
+    ax.plot(hours, g, color=MEDIAN, lw=0.6)
+    lines = [f"in range {stats.bands['target']:.0f}%" + (f" · {stats.partial}" if partial else "")]
+    ax.set_xlabel("\n".join(lines), fontsize=6.5, labelpad=1, color=INK)
+
+
+def draw_gri(fig: Canvas, data: ReportData) -> None:
+    """The GRI grid (Klonoff et al., 2023): hypoglycaemia component against hyperglycaemia
+    component, zones A–E by GRI = 3.0 × hypo + 1.6 × hyper, and this period's point on it."""
+    ax = fig.add_subplot()
+    x, y = np.meshgrid(np.linspace(0, 30, 301), np.linspace(0, 60, 301))
+    levels = [0, *(high for _, _, high in GRI_ZONES[:-1]), 1000]
+    ax.contourf(x, y, 3.0 * x + 1.6 * y, levels=levels, colors=GRI_COLOURS)
+    ax.contour(x, y, 3.0 * x + 1.6 * y, levels=levels[1:-1], colors="#9aa5b1", linewidths=0.6)
+    for (zone, low, high), (lx, ly) in zip(
+        GRI_ZONES, [(1.5, 3), (4.5, 9), (8, 17), (12, 24), (22, 45)], strict=True
+    ):
+        ax.text(lx, ly, zone, fontsize=10, weight="bold", color="#4a5563", ha="center")
+    previous = data.comparison.previous if data.comparison else None
+    if previous is not None:
+        before = gri(previous.bands)
+        ax.plot(
+            before.hypo,
+            before.hyper,
+            "o",
+            ms=6,
+            mfc="white",
+            mec=INK,
+            mew=1.2,
+            label=f"period before: GRI {before.value:.0f}",
+            clip_on=False,
+        )
+    now = data.gri
+    ax.plot(
+        now.hypo,
+        now.hyper,
+        "o",
+        ms=8,
+        color=INK,
+        clip_on=False,
+        label=f"this period: GRI {now.value:.0f} (zone {now.zone})",
+    )
+    ax.set_xlim(0, 30)
+    ax.set_ylim(0, 60)
+    ax.set_xlabel("Hypoglycaemia component (%)\nvery low + 0.8 × low", fontsize=7.5)
+    ax.set_ylabel("Hyperglycaemia component (%)\nvery high + 0.5 × high", fontsize=7.5)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="upper right", fontsize=6.5, frameon=True, framealpha=0.9)
+
+
+def draw_episodes(fig: Canvas, data: ReportData) -> None:
+    """The consensus episode counts of the period, or 'not available' before the mart exists."""
+    fig.text(
+        0.02, 0.95, "Glucose events (consensus episodes)", va="top", fontsize=11, weight="bold"
+    )
+    episodes = data.episodes
+    if episodes is None:
+        fig.text(
+            0.04,
+            0.4,
+            "Not available: this lake has no episode counts yet.",
+            va="top",
+            fontsize=8.5,
+            color=MUTED,
         )
         return
-    c = units.convert
-    ax.plot([0.42, 0.42], [c(stats.min_mg_dl), c(stats.max_mg_dl)], color="#6b7785", lw=1)
-    sd = stats.sd_mg_dl or 0.0
-    low, high = (
-        max(stats.mean_mg_dl - sd, stats.min_mg_dl),
-        min(stats.mean_mg_dl + sd, stats.max_mg_dl),
+    fig.text(
+        0.02,
+        0.8,
+        "≥15 min beyond the threshold opens an event, ≥15 min back ends it "
+        "(Battelino et al., 2023)",
+        va="top",
+        fontsize=7,
+        color=MUTED,
     )
-    ax.add_patch(Rectangle((0.27, c(low)), 0.3, c(high) - c(low), color=BAND_25_75, lw=0))
-    ax.plot([0.42], [c(stats.mean_mg_dl)], "o", color=MEDIAN, ms=3.5)
-    bottom = 0.0
-    for band in reversed(BANDS):
-        height = (stats.bands[band.key] or 0.0) / 100
-        ax.add_patch(
-            Rectangle((0.8, bottom), 0.16, height, transform=ax.transAxes, color=band.colour, lw=0)
+    heads = [(0.62, "events"), (0.8, "per day"), (0.98, "mean duration")]
+    for x, head in heads:
+        fig.text(x, 0.66, head, ha="right", va="center", fontsize=7.5, color=MUTED)
+    step = 0.6 / len(episodes.rows)
+    for i, row in enumerate(episodes.rows):
+        y = 0.55 - i * step
+        fig.text(0.04, y, f"{row.label} ({row.threshold})", va="center", fontsize=8)
+        values = [
+            "–" if row.episodes is None else f"{row.episodes}",
+            "–" if row.per_day is None else f"{row.per_day:.1f}",
+            "–" if row.mean_duration_min is None else f"{row.mean_duration_min:.0f} min",
+        ]
+        for (x, _), value in zip(heads, values, strict=True):
+            fig.text(x, y, value, ha="right", va="center", fontsize=9, weight="bold")
+
+
+def comparison_rows(data: ReportData, units: Units) -> list[tuple]:
+    """(key, label, previous, current, change as shown, arrow, colour) of the period comparison.
+
+    An arrow is green when the change goes the consensus's way (more time in range, less time
+    below or above, lower CV, more CGM wear), red when it goes against it, grey for mean and GMI,
+    whose better direction depends on the time below.
+    """
+    c = data.comparison
+    if c is None:
+        return []
+    metrics = [
+        ("tir", "Time in range", lambda s: s.bands["target"], 1, "%"),
+        ("below_70", f"Time below {units.threshold(70)}", lambda s: s.pct_below_70, -1, "%"),
+        ("above_180", f"Time above {units.threshold(180)}", lambda s: s.pct_above_180, -1, "%"),
+        ("mean", "Mean glucose", lambda s: s.mean_mg_dl, 0, units.name),
+        ("gmi", "GMI", lambda s: s.gmi_pct, 0, "%"),
+        ("cv", "Variability (CV)", lambda s: s.cv_pct, -1, "%"),
+        ("wear", "Time CGM active", lambda s: s.wear_pct, 1, "%"),
+    ]
+    rows = []
+    for key, label, value, better, unit in metrics:
+        now = value(c.current)
+        before = value(c.previous) if c.previous is not None else None
+        shown = units.glucose if key == "mean" else pct
+        suffix = "" if key == "mean" else "%"
+        if before is None or now is None:
+            rows.append((key, label, before, now, "–", "", MUTED, shown, suffix))
+            continue
+        change = now - before
+        delta = units.convert(change) if key == "mean" else change
+        text = (f"{delta:+.1f}" if units.is_mmol or key != "mean" else f"{delta:+.0f}") + (
+            "" if key == "mean" else " pts"
         )
-        bottom += height
-    lines = [f"TIR {stats.bands['target']:.0f}%"]
-    if stats.bolus_insulin_u or stats.carbs_g:
-        lines.append(f"{stats.bolus_insulin_u:.1f} U · {stats.carbs_g:.0f} g")
-    ax.set_xlabel("\n".join(lines), fontsize=6.5, labelpad=2, color=INK)
+        arrow = "▲" if change > 0 else "▼" if change < 0 else "="
+        colour = MUTED if better == 0 or change == 0 else BETTER if change * better > 0 else WORSE
+        rows.append((key, label, before, now, text, arrow, colour, shown, suffix))
+    return rows
+
+
+def draw_comparison(fig: Canvas, data: ReportData, units: Units) -> None:
+    """This period against the one before, metric by metric, with the change and its direction."""
+    c = data.comparison
+    fig.text(0.02, 0.95, "Compared with the period before", va="top", fontsize=11, weight="bold")
+    if c is None:
+        return
+    before = c.previous_span
+    fig.text(
+        0.02,
+        0.84,
+        f"before: {before.first:%-d %b} – {before.last:%-d %b %Y}"
+        + ("" if c.previous else " · no data"),
+        va="top",
+        fontsize=7.5,
+        color=MUTED,
+    )
+    heads = [(0.6, "before"), (0.78, "this period"), (0.98, "change")]
+    for x, head in heads:
+        fig.text(x, 0.72, head, ha="right", va="center", fontsize=7.5, color=MUTED)
+    rows = comparison_rows(data, units)
+    step = 0.66 / len(rows)
+    for i, (_, label, prev, now, change, arrow, colour, shown, suffix) in enumerate(rows):
+        y = 0.62 - i * step
+        fig.text(0.04, y, label, va="center", fontsize=8)
+        fig.text(
+            0.6,
+            y,
+            f"{shown(prev)}{suffix}" if prev is not None else "–",
+            ha="right",
+            va="center",
+            fontsize=8.5,
+        )
+        fig.text(
+            0.78, y, f"{shown(now)}{suffix}", ha="right", va="center", fontsize=8.5, weight="bold"
+        )
+        fig.text(
+            0.98,
+            y,
+            f"{arrow} {change}",
+            ha="right",
+            va="center",
+            fontsize=8.5,
+            color=colour,
+            weight="bold",
+        )
 
 
 def draw_treatments(fig: Canvas, data: ReportData) -> list:
-    """Daily bolus insulin (U) above daily carbohydrates (g), sharing the date axis."""
+    """Daily insulin (basal + bolus, U) above daily carbohydrates (g), sharing the date axis."""
     insulin_ax, carbs_ax = fig.subplots(2, 1, sharex=True)
     dates = np.array([d.local_date for d in data.days], dtype="datetime64[D]")
+    if data.insulin is not None:
+        by_date = {d.local_date: d for d in data.insulin.daily}
+        basal = [by_date[d.local_date].basal_u if d.local_date in by_date else 0 for d in data.days]
+        bolus = [by_date[d.local_date].bolus_u if d.local_date in by_date else 0 for d in data.days]
+        insulin_label = "Insulin (U)"
+    else:
+        basal, bolus = [0.0] * len(dates), [d.bolus_insulin_u for d in data.days]
+        insulin_label = "Bolus insulin (U)"
     series = [
-        (insulin_ax, [d.bolus_insulin_u for d in data.days], INSULIN, "Bolus insulin (U)"),
-        (carbs_ax, [d.carbs_g for d in data.days], CARBS, "Carbs (g)"),
+        (insulin_ax, bolus, basal, INSULIN, insulin_label),
+        (carbs_ax, [d.carbs_g for d in data.days], [0.0] * len(dates), CARBS, "Carbs (g)"),
     ]
-    for ax, values, colour, label in series:
+    for ax, values, base, colour, label in series:
+        tops = np.add(values, base)
         if len(dates) <= MAX_BARS:
-            ax.bar(dates, values, width=0.7, color=colour)
+            if any(base):
+                ax.bar(dates, base, width=0.7, color=BASAL, label="basal")
+            ax.bar(
+                dates,
+                values,
+                width=0.7,
+                bottom=base,
+                color=colour,
+                label="bolus" if any(base) else None,
+            )
         else:
-            ax.vlines(dates, 0, values, color=colour, lw=max(0.5, 300 / len(dates)))
-        ax.set_ylim(0, max(max(values), 1) * 1.15)
+            ax.vlines(dates, 0, tops, color=colour, lw=max(0.5, 300 / len(dates)))
+        if any(base) and len(dates) <= MAX_BARS:
+            ax.legend(loc="upper left", fontsize=7, ncol=2, frameon=False)
+        ax.set_ylim(0, max(max(tops), 1) * 1.25)
         ax.set_ylabel(label, color=colour)
         ax.grid(axis="y", color="#e4e7eb", lw=0.6)
         ax.set_axisbelow(True)

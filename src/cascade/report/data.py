@@ -1,10 +1,12 @@
-"""What the AGP report shows, read from the gold marts only (never silver or raw).
+"""What the AGP report shows, read from the gold marts (and, for the daily traces, silver's
+readings; never raw).
 
 The period statistics come from `mrt_period_summary` when the report's window is one of its
 periods (last 14/30/90 days, all data); any other window is summarised from the per-day rows of
 `mrt_daily_glycaemia` (exact pooled mean and SD, band counts recovered from the day's
 percentages) with wear from `mrt_quality_coverage`. `mrt_agp` holds percentiles for the fixed
 periods only, so an arbitrary window shows the smallest period that covers it, and says so.
+The percentile curves are drawn smoothed (`clinical.smooth_agp`); the raw ones stay alongside.
 """
 
 from __future__ import annotations
@@ -19,6 +21,22 @@ import numpy as np
 from cascade.lake.connection import LakeError, connect_at_build
 from cascade.settings import Settings
 
+from .clinical import (
+    Episodes,
+    Gri,
+    Insulin,
+    Sufficiency,
+    Trace,
+    columns,
+    derive_partial_days,
+    gri,
+    read_episodes,
+    read_insulin,
+    read_traces,
+    smooth_agp,
+    sufficiency,
+)
+
 from .units import BANDS, TARGET_HIGH, TARGET_LOW, Units, pct
 
 PERIOD_DAYS = {"last_14_days": 14, "last_30_days": 30, "last_90_days": 90, "all": None}
@@ -26,6 +44,7 @@ DEFAULT_DAYS = 14
 AGP_BINS = 96
 PERCENTILES = ("p05", "p25", "p50", "p75", "p95")
 DECIMALS = 4  # the marts' precision (macros/glycaemia.sql)
+MAX_TRACE_DAYS = 28  # four rows of daily profiles; longer windows show their last days
 
 
 class ReportError(RuntimeError):
@@ -63,6 +82,7 @@ class Summary:
     meets: dict[str, bool]
     source: str
     period: str | None = None
+    gri: float | None = None
 
 
 @dataclass
@@ -79,6 +99,7 @@ class Day:
     bands: dict[str, float]
     bolus_insulin_u: float
     carbs_g: float
+    partial: str | None = None  # how much of the day has readings ('until 06:59'), if not all
 
 
 @dataclass
@@ -89,6 +110,20 @@ class Agp:
     span: Span
     readings: int
     percentiles: dict[str, np.ndarray]
+
+    @property
+    def smoothed(self) -> dict[str, np.ndarray]:
+        """The percentile curves as drawn: each smoothed across time of day (smooth_agp)."""
+        return {name: smooth_agp(values) for name, values in self.percentiles.items()}
+
+
+@dataclass
+class Comparison:
+    """This period against the same number of days just before it, both pooled from daily rows."""
+
+    current: Summary
+    previous: Summary | None
+    previous_span: Span
 
 
 @dataclass
@@ -101,6 +136,25 @@ class ReportData:
     agp: Agp
     days: list[Day]
     notes: list[str] = field(default_factory=list)
+    insulin: Insulin | None = None
+    episodes: Episodes | None = None
+    comparison: Comparison | None = None
+    traces: dict[date, Trace] = field(default_factory=dict)
+    sufficiency: Sufficiency | None = None
+
+    @property
+    def gri(self) -> Gri:
+        return gri(self.summary.bands, self.summary.gri)
+
+    @property
+    def provisional(self) -> bool:
+        """GMI and targets are provisional: the period is below the consensus minimum of data."""
+        return self.sufficiency is not None and not self.sufficiency.sufficient
+
+    @property
+    def full_days(self) -> list[Day]:
+        """Days with readings over the whole day: per-day means are taken over these only."""
+        return [d for d in self.days if d.partial is None] or self.days
 
     @property
     def agp_source(self) -> str:
@@ -110,21 +164,21 @@ class ReportData:
             if self.summary.period == self.agp.period
             else ", the shortest stored period covering the window"
         )
-        return f"gold.mrt_agp, {describe_period(self.agp.period, self.agp.span)}{flag}"
+        return f"percentiles of the {describe_period(self.agp.period, self.agp.span)}{flag}"
 
     @property
     def has_treatments(self) -> bool:
-        return any(d.bolus_insulin_u or d.carbs_g for d in self.days)
+        return self.insulin is not None or any(d.bolus_insulin_u or d.carbs_g for d in self.days)
 
     @property
     def insulin_per_day(self) -> float:
-        """Mean recorded bolus insulin per day with data, U."""
-        return sum(d.bolus_insulin_u for d in self.days) / len(self.days)
+        """Mean recorded bolus insulin per full day with data, U."""
+        return sum(d.bolus_insulin_u for d in self.full_days) / len(self.full_days)
 
     @property
     def carbs_per_day(self) -> float:
-        """Mean recorded carbohydrates per day with data, g."""
-        return sum(d.carbs_g for d in self.days) / len(self.days)
+        """Mean recorded carbohydrates per full day with data, g."""
+        return sum(d.carbs_g for d in self.full_days) / len(self.full_days)
 
 
 @dataclass(frozen=True)
@@ -211,8 +265,9 @@ def summary_from_period(row: dict, period: str) -> Summary:
         pct_below_70=row["pct_below_70"],
         pct_above_180=row["pct_above_180"],
         meets={k.removeprefix("meets_"): v for k, v in row.items() if k.startswith("meets_")},
-        source=f"gold.mrt_period_summary, period {period}",
+        source=f"summary of the {describe_period(period, None)}",
         period=period,
+        gri=row.get("gri"),
     )
 
 
@@ -255,7 +310,7 @@ def summarise_days(days: list[Day], wear_pct: float) -> Summary:
         pct_below_70=round(100 * (counts["very_low"] + counts["low"]) / n, DECIMALS),
         pct_above_180=round(100 * (counts["high"] + counts["very_high"]) / n, DECIMALS),
         meets={},
-        source="gold.mrt_daily_glycaemia, pooled over the days of the window",
+        source="pooled from the daily summaries of the window's days",
     )
     summary.meets = meets_targets(summary)
     return summary
@@ -284,7 +339,12 @@ def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _day(row: dict) -> Day:
+def _day(row: dict, partial: dict[date, str]) -> Day:
+    flagged = row.get("is_partial_day")
+    if flagged is None:
+        shown = partial.get(row["local_date"])
+    else:
+        shown = partial.get(row["local_date"], "partial day") if flagged else None
     return Day(
         local_date=row["local_date"],
         readings=row["readings"],
@@ -296,6 +356,7 @@ def _day(row: dict) -> Day:
         bands={b.key: row[f"pct_{b.key}"] for b in BANDS},
         bolus_insulin_u=row["bolus_insulin_u"] or 0.0,
         carbs_g=row["carbs_g"] or 0.0,
+        partial=shown,
     )
 
 
@@ -316,19 +377,61 @@ def _agp(con: duckdb.DuckDBPyConnection, subject: str, period: str, span: Span) 
     return Agp(period, span, sum(r["readings"] for r in rows), percentiles)
 
 
-def _wear(con: duckdb.DuckDBPyConnection, subject: str, span: Span) -> float:
+def _wear(
+    con: duckdb.DuckDBPyConnection, subject: str, span: Span, partial: frozenset[date] = frozenset()
+) -> float:
+    """Readings present ÷ expected over the span's days; partial days (not over) left out."""
     present, expected = con.execute(
         "select sum(present_readings), sum(expected_readings) from gold.mrt_quality_coverage "
-        "where subject_id = ? and local_date between ? and ?",
-        [subject, span.first, span.last],
+        "where subject_id = ? and local_date between ? and ? and not list_contains(?, local_date)",
+        [subject, span.first, span.last, sorted(partial)],
     ).fetchone()
     return 100.0 * present / expected if expected else 0.0
 
 
-def describe_period(period: str, span: Span) -> str:
+def describe_period(period: str, span: Span | None) -> str:
     """'last 14 days (2024-03-03 to 2024-03-16)' or 'all data (...)'."""
     name = "all data" if period == "all" else period.replace("_", " ")
-    return f"{name} ({span.first} to {span.last})"
+    return name if span is None else f"{name} ({span.first} to {span.last})"
+
+
+def compare(con: duckdb.DuckDBPyConnection, subject: str, daily: list[Day]) -> Comparison:
+    """The window's days against as many days just before them, both from mrt_daily_glycaemia.
+
+    Both periods are pooled the same way (summarise_days); wear is readings present ÷ expected
+    over their full days, so a day still in progress does not count as a day of missing data.
+    """
+    current_span = Span(daily[0].local_date, daily[-1].local_date)
+    previous_span = Span(
+        current_span.first - timedelta(days=current_span.days),
+        current_span.first - timedelta(days=1),
+    )
+    rows = _dicts(
+        con,
+        "select * from gold.mrt_daily_glycaemia "
+        "where subject_id = ? and local_date between ? and ? order by local_date",
+        [subject, previous_span.first, previous_span.last],
+    )
+    before = [_day(r, {}) for r in rows]
+    previous = None
+    if before:
+        span = Span(before[0].local_date, before[-1].local_date)
+        previous = summarise_days(before, _wear(con, subject, span))
+    partial = frozenset(d.local_date for d in daily if d.partial)
+    current = summarise_days(daily, _wear(con, subject, current_span, partial))
+    return Comparison(current, previous, previous_span)
+
+
+def partial_days(con: duckdb.DuckDBPyConnection, subject: str, data: Span) -> dict[date, str]:
+    """Partial days with how much of them has readings: the mart's flag, else derived."""
+    derived = derive_partial_days(con, subject, data.first, data.last)
+    if "is_partial_day" not in columns(con, "gold", "mrt_daily_glycaemia"):
+        return derived
+    flagged = con.execute(
+        "select local_date from gold.mrt_daily_glycaemia where subject_id = ? and is_partial_day",
+        [subject],
+    ).fetchall()
+    return {day: derived.get(day, "partial day") for (day,) in flagged}
 
 
 def read_report(
@@ -363,7 +466,8 @@ def read_report(
     )
     if not day_rows:
         raise ReportError(f"no readings for {subject!r} from {span.first} to {span.last}")
-    daily = [_day(r) for r in day_rows]
+    partial = partial_days(con, subject, data)
+    daily = [_day(r, partial) for r in day_rows]
     notes = []
     matched = matching_period(span, data)
     if matched:
@@ -388,7 +492,16 @@ def read_report(
             f"{requested.days} days requested ({requested.first} to {requested.last}); "
             f"the lake holds data from {data.first} to {data.last}."
         )
-    return ReportData(subject, requested, summary, agp, daily, notes)
+    report = ReportData(subject, requested, summary, agp, daily, notes)
+    report.sufficiency = sufficiency(
+        periods[matched] if matched else None, summary.days, summary.wear_pct
+    )
+    report.insulin = read_insulin(con, subject, span.first, span.last, set(partial))
+    report.episodes = read_episodes(con, subject, agp_period)
+    report.comparison = compare(con, subject, daily)
+    shown = daily[-1].local_date - timedelta(days=MAX_TRACE_DAYS - 1)
+    report.traces = read_traces(con, subject, max(span.first, shown), span.last)
+    return report
 
 
 def load_report(

@@ -10,7 +10,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .data import ReportData, targets
-from .page import FOOTNOTE, Rendered, agp_title, daily_title
+from .charts import comparison_rows
+from .page import FOOTNOTES, Rendered, agp_title, daily_title
 from .units import BANDS, Units, pct
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -35,17 +36,18 @@ def _environment() -> Environment:
     )
 
 
-def charts(data: ReportData, rendered: Rendered) -> list[Chart]:
-    """The chart images in page order, each with a text alternative."""
+def charts(data: ReportData, rendered: Rendered) -> dict[str, Chart]:
+    """The chart images by name, each with a text alternative."""
     alts = {
         "agp": agp_title(data) + ": median, 25–75% and 5–95% percentiles by time of day",
-        "daily": daily_title(data),
-        "treatments": "Daily bolus insulin and carbohydrates",
+        "gri": "Glycemia Risk Index: hypoglycaemia against hyperglycaemia component, zones A–E",
+        "daily": daily_title(data) + ": each day's glucose over 24 hours",
+        "treatments": "Daily insulin (basal and bolus) and carbohydrates",
     }
-    return [
-        Chart(name, alts[name], base64.b64encode(image).decode("ascii"))
+    return {
+        name: Chart(name, alts[name], base64.b64encode(image).decode("ascii"))
         for name, image in rendered.sections.items()
-    ]
+    }
 
 
 def render_html(data: ReportData, units: Units, rendered: Rendered) -> str:
@@ -61,7 +63,8 @@ def render_html(data: ReportData, units: Units, rendered: Rendered) -> str:
             bands=BANDS,
             targets=targets(data.summary, units),
             charts=charts(data, rendered),
-            notes=[*data.notes, FOOTNOTE],
+            comparison=comparison_rows(data, units),
+            notes=[*data.notes, *FOOTNOTES],
             generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         )
     )

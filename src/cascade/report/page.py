@@ -7,6 +7,7 @@ the PNG always show the same pictures (and the drawing, the slow part, happens o
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,15 +27,24 @@ DAILY_PANEL_IN = 0.8
 DAILY_GAP_IN = 0.55  # a row's labels below and the next row's dates above
 DAILY_TOP_IN = 0.55
 DAILY_BOTTOM_IN = 0.6
+NOTE_WIDTH = 150  # characters of a footnote line at 7 pt across the page
 DAILY_KEY = (
-    "Each day: line lowest–highest reading, box mean ± SD, dot mean; right strip: time in "
-    "ranges; below: time in range, bolus insulin and carbohydrates."
+    "Each day midnight to midnight (local time): the readings, orange above and red below the "
+    "target range (shaded);\na gap over 45 min breaks the line; below each day: its time in range."
 )
 
-FOOTNOTE = (
-    "Percentages are of CGM readings. Treatments are those recorded in Nightscout (bolus "
-    "insulin and carbohydrates); basal delivery is not included."
+FOOTNOTES = (
+    "Percentages are of CGM readings. AGP curves are smoothed for display, as the IDC AGP "
+    "draws them: each 15-minute percentile is the mean of itself and the two bins either side "
+    "(a 75-minute moving average), wrapping around midnight.",
+    "Total daily insulin = basal (scheduled and temporary rates, none while suspended) + "
+    "boluses (manual and automatic), as recorded in Nightscout; per-day means leave out a "
+    "day still in progress, which the daily profiles mark as partial.",
+    "GMI and targets are provisional when the period holds under 14 days of data or the CGM was "
+    "active under 70% of the time (Battelino et al., 2019). The period comparison pools both "
+    "periods' days the same way; GRI zones A (lowest risk) to E as in Klonoff et al., 2023.",
 )
+FOOTNOTE = " ".join(FOOTNOTES)
 
 
 @dataclass
@@ -44,6 +54,7 @@ class Rendered:
     page: bytes
     sections: dict[str, bytes]
     size: tuple[int, int]
+    pdf: bytes = b""
 
 
 def period_line(data: ReportData) -> str:
@@ -85,10 +96,26 @@ def _header(fig: SubFigure, data: ReportData) -> None:
     fig.text(0.99, 0.55, goal, ha="right", **{**muted, "fontsize": 8.5})
     fig.text(0.01, 0.30, f"Statistics: {s.source}", **muted)
     fig.text(0.01, 0.12, f"AGP: {data.agp_source}", **muted)
+    if data.provisional:
+        fig.text(
+            0.99,
+            0.25,
+            f"PROVISIONAL: {data.sufficiency.reason()}",
+            ha="right",
+            va="center",
+            fontsize=8.5,
+            weight="bold",
+            color=charts.WORSE,
+        )
+
+
+def note_lines(data: ReportData) -> list[str]:
+    """The notes and footnotes wrapped to the page's width."""
+    return [line for note in [*data.notes, *FOOTNOTES] for line in textwrap.wrap(note, NOTE_WIDTH)]
 
 
 def _notes(fig: SubFigure, data: ReportData) -> None:
-    lines = [*data.notes, FOOTNOTE]
+    lines = note_lines(data)
     for i, note in enumerate(lines):
         fig.text(
             0.01, 1 - (i + 0.6) / len(lines), note, fontsize=7, color=charts.MUTED, va="center"
@@ -124,11 +151,13 @@ def draw_page(data: ReportData, units: Units) -> tuple[Figure, dict[str, SubFigu
     size = {
         "title": 0.45,
         "header": 1.0,
-        "statistics": 3.0,
+        "statistics": 3.5,
         "agp": 3.6,
+        "risk": 3.0,
+        "episodes": 1.5 if data.episodes else 0.7,
         "daily": daily_height(rows),
         "treatments": 2.8 if data.has_treatments else 0,
-        "notes": 0.2 + 0.16 * (len(data.notes) + 1),
+        "notes": 0.2 + 0.14 * len(note_lines(data)),
     }
     size = {name: height for name, height in size.items() if height}
     fig = Figure(figsize=(WIDTH_IN, sum(size.values())), facecolor="white")
@@ -156,6 +185,14 @@ def draw_page(data: ReportData, units: Units) -> tuple[Figure, dict[str, SubFigu
     charts.draw_agp(sections["agp"], data.agp, units)
     _adjust(sections["agp"], (WIDTH_IN, size["agp"]), (0.75, 0.25, 0.45, 0.85))
 
+    gri, comparison = sections["risk"].subfigures(1, 2, width_ratios=(1.0, 1.15))
+    _title(gri, "Glycemia Risk Index (GRI)")
+    charts.draw_gri(gri, data)
+    _adjust(gri, (WIDTH_IN * 1.0 / 2.15, size["risk"]), (0.85, 0.15, 0.4, 0.6))
+    sections["gri"] = gri
+    charts.draw_comparison(comparison, data, units)
+    charts.draw_episodes(sections["episodes"], data)
+
     daily = sections["daily"]
     _title(daily, daily_title(data))
     daily.supxlabel(
@@ -171,7 +208,7 @@ def draw_page(data: ReportData, units: Units) -> tuple[Figure, dict[str, SubFigu
     )
     if data.has_treatments:
         treatments = sections["treatments"]
-        _title(treatments, "Daily insulin and carbohydrates (recorded treatments)")
+        _title(treatments, "Daily insulin (basal + bolus) and carbohydrates")
         charts.draw_treatments(treatments, data)
         _adjust(treatments, (WIDTH_IN, size["treatments"]), (0.75, 0.25, 0.45, 0.5), hspace=0.25)
     _notes(sections["notes"], data)
@@ -185,7 +222,9 @@ def _png(image: Image.Image) -> bytes:
 
 
 def render(
-    data: ReportData, units: Units, crops: tuple[str, ...] = ("agp", "daily", "treatments")
+    data: ReportData,
+    units: Units,
+    crops: tuple[str, ...] = ("agp", "gri", "daily", "treatments"),
 ) -> Rendered:
     """Draw the page once; return it as PNG and the named sections as PNG crops."""
     with charts.style():
@@ -193,6 +232,9 @@ def render(
         canvas = FigureCanvasAgg(fig)
         fig.set_dpi(DPI)
         canvas.draw()
+        pdf = io.BytesIO()
+        # the same figure as vector PDF: one page, the PNG's layout (text stays selectable)
+        fig.savefig(pdf, format="pdf", dpi=DPI, metadata={"Title": TITLE, "Creator": "cascade"})
     image = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
     height = image.height
     cropped = {}
@@ -201,4 +243,4 @@ def render(
             box = sections[name].bbox
             edges = (box.x0, height - box.y1, box.x1, height - box.y0)
             cropped[name] = _png(image.crop(tuple(round(edge) for edge in edges)))
-    return Rendered(_png(image), cropped, image.size)
+    return Rendered(_png(image), cropped, image.size, pdf.getvalue())
