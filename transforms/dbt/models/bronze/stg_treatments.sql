@@ -88,8 +88,9 @@ renamed as (
         rate,
         percent as percent_change,
         amount as delivered_u,
-        coalesce(automatic, false) or coalesce(is_smb, false) or upper(bolus_type) = 'SMB'
-            or upper(trim(event_type)) = 'SMB' as is_automatic,
+        coalesce(automatic, false) or coalesce(is_smb, false)
+            or coalesce(upper(trim(bolus_type)) = 'SMB', false)
+            or coalesce(upper(trim(event_type)) = 'SMB', false) as is_automatic,
         notes,
         entered_by,
         utc_offset as utc_offset_minutes,
