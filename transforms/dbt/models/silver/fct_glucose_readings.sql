@@ -12,6 +12,9 @@
   local time, band and the step from the previous reading. A run rebuilds its window plus the
   following day, whose first readings step from the window's last one; it reads far enough before
   the window that the first reading finds its previous one (up to lookback_minutes back).
+  sensor_age_days counts from the subject's latest sensor start or change at or before the
+  reading, from every change known (fct_device_changes, a small table read without the window:
+  a sensor may have started weeks before the window).
 -#}
 
 {%- set lookback_days = (var('lookback_minutes') | int / 1440) | round(0, 'ceil') | int + 1 %}
@@ -36,6 +39,26 @@ stepped as (
 
     from readings
     window by_time as (partition by subject_id order by reading_ms)
+
+),
+
+sensor_starts as (
+
+    select subject_id, changed_at as sensor_started_at
+    from {{ ref('fct_device_changes') }}
+    where change_type = 'sensor'
+
+),
+
+aged as (
+
+    select
+        r.*,
+        round((epoch(r.reading_at) - epoch(s.sensor_started_at)) / 86400, 4) as sensor_age_days
+
+    from stepped as r
+    asof left join sensor_starts as s
+        on r.subject_id = s.subject_id and r.reading_at >= s.sensor_started_at
 
 ),
 
@@ -64,9 +87,10 @@ final as (
         coalesce(nullif(trim(device), ''), 'unknown') as device,
         zone,
         zone_source,
-        utc_offset_minutes
+        utc_offset_minutes,
+        sensor_age_days
 
-    from stepped
+    from aged
     where {{ window_filter('local_date', after_days=1) }}
 
 )
