@@ -29,6 +29,8 @@ GOLD_MARTS = (
     "mrt_glucose_hourly_patterns",
     "mrt_daily_insulin",
     "mrt_daily_loop",
+    "mrt_period_episodes",
+    "mrt_period_variability",
 )
 REDACTED = "***"
 # dbt masks every occurrence of a secret in its log lines, JSON keys included: a short secret
