@@ -31,8 +31,6 @@ from cascade.sources.nightscout import COLLECTIONS, FetchStats, nightscout, nigh
 from cascade.sources.nightscout.helpers import NightscoutClient, Window
 
 RAW_SCHEMA = "raw"
-# The load step's deadline: a frozen S3 or catalog ends the run this long after the load began.
-LOAD_DEADLINE_S = 60.0
 LOAD_JOB_ATTEMPTS = 2
 
 
@@ -120,13 +118,14 @@ class IngestResult:
 
 
 def destination(
-    settings: Settings, staging_layout: str = "%s_staging", deadline_s: float = LOAD_DEADLINE_S
+    settings: Settings, staging_layout: str = "%s_staging", deadline_s: float | None = None
 ):
     """dlt's `ducklake` destination bound to the lake that `settings` describe.
 
     On S3 each request gives up within a fraction of `deadline_s` (DuckDB's default is 30 s
     times 3 attempts, per request, and a load makes many), so a frozen store fails the load.
     """
+    deadline_s = settings.load_deadline_s if deadline_s is None else deadline_s
     if settings.catalog is not None:
         catalog = settings.catalog
         # the password stays out: the catalog secret in `statements` authenticates
@@ -277,7 +276,7 @@ def _within(deadline_s: float, step: Callable[[], object]):
 
 
 def run_load(
-    settings: Settings, source, stats: FetchStats, deadline_s: float = LOAD_DEADLINE_S
+    settings: Settings, source, stats: FetchStats, deadline_s: float | None = None
 ) -> IngestResult:
     """Load `source` into `<lake>.raw` by merge and return what happened.
 
@@ -288,6 +287,7 @@ def run_load(
     """
     started = time.perf_counter()
     run_tag = uuid.uuid4().hex[:12]
+    deadline_s = settings.load_deadline_s if deadline_s is None else deadline_s
     with writer_lock(settings), connect(settings) as con:
         before = _snapshot(con, settings.lake_alias)
         try:
@@ -327,7 +327,7 @@ def load_with_retries(
     settings: Settings,
     make_source: Callable[[FetchStats], object],
     on_page: Callable[[str, int], None] | None = None,
-    deadline_s: float = LOAD_DEADLINE_S,
+    deadline_s: float | None = None,
 ) -> IngestResult:
     """`run_load` a freshly made source, again after a conflict with a concurrent writer.
 
@@ -354,7 +354,7 @@ def ingest_site(
     subject_id: str | None = None,
     collections: tuple[str, ...] = COLLECTIONS,
     on_page: Callable[[str, int], None] | None = None,
-    deadline_s: float = LOAD_DEADLINE_S,
+    deadline_s: float | None = None,
 ) -> IngestResult:
     """Fetch `window` from a Nightscout site (default CASCADE_NIGHTSCOUT_URL) into raw."""
     url = url or settings.nightscout_url
@@ -387,7 +387,7 @@ def ingest_file(
     window: Window | None = None,
     utc_offset_minutes: int = 0,
     on_page: Callable[[str, int], None] | None = None,
-    deadline_s: float = LOAD_DEADLINE_S,
+    deadline_s: float | None = None,
 ) -> IngestResult:
     """Load a Nightscout JSON export or an iglu CSV (several subjects) into raw."""
     records = load_file(path, utc_offset_minutes=utc_offset_minutes)

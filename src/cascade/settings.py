@@ -235,6 +235,9 @@ class Settings(BaseSettings):
     lock_timeout_s: float = Field(
         default=600.0, gt=0, description="Longest wait for the lake's writer or dbt lock"
     )
+    load_deadline_s: float = Field(
+        default=60.0, gt=0, description="A load into the lake ends with an error after this long"
+    )
     marts_url: SecretStr | None = None
     glucose_units: Literal["mg/dL", "mmol/L"] = "mg/dL"
 
