@@ -219,7 +219,18 @@ class Settings(BaseSettings):
     nightscout_api_secret: SecretStr | None = None
     nightscout_token: SecretStr | None = None
     subject_id: str | None = Field(
-        default=None, description="Subject key of the Nightscout site (default: its host name)"
+        default=None,
+        description="Subject key of the CASCADE_NIGHTSCOUT_URL site (default: `default`)",
+    )
+    subject_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of registered sites' pseudonymous subject ids (required on scale)",
+    )
+    fetch_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Sites fetched at once by one ingest run"
+    )
+    lookback_hours: float = Field(
+        default=3.0, ge=0, le=24 * 30, description="Re-fetch this much before a site's mark"
     )
 
     timezone: str = Field(
@@ -296,6 +307,7 @@ class Settings(BaseSettings):
             "CASCADE_S3_SECRET_ACCESS_KEY": plain(self.s3_secret_access_key),
             "CASCADE_NIGHTSCOUT_API_SECRET": plain(self.nightscout_api_secret),
             "CASCADE_NIGHTSCOUT_TOKEN": plain(self.nightscout_token),
+            "CASCADE_SUBJECT_KEY": plain(self.subject_key),
             "the password in CASCADE_CATALOG_URL": (
                 url_password(plain(self.catalog_url)) if self.catalog_url else None
             ),
