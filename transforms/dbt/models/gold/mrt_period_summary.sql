@@ -4,6 +4,12 @@
   active_percent: readings expected between the period's first and last reading at the sensor
   interval dt0 (the median interval, rounded half to even), less those missing in gaps longer
   than dt0.
+
+  Data sufficiency (Battelino 2019: at least 14 days of data and at least 70 % CGM active):
+  the subject's last day is partial when its last reading comes more than gap_minutes before the
+  end of the local day (data end mid-day: today, or the sensor stopped). A partial last day is
+  not a whole day: days_with_data leaves it out (partial_days counts it). Wear needs no such
+  correction: as in iglu's active_percent it expects readings only up to the period's last one.
 -#}
 
 with
@@ -17,6 +23,7 @@ period_readings as (
         period,
         local_date,
         reading_at,
+        local_at,
         glucose_mg_dl,
         coalesce(minutes_since_previous, 'infinity'::double) as interval_min
 
@@ -31,6 +38,12 @@ aggregated as (
         period,
         min(local_date) as first_day,
         max(local_date) as last_day,
+        count(distinct local_date) as dates_with_readings,
+        -- the last day is partial when its readings stop more than a gap before local midnight
+        coalesce(
+            max(local_at) < max(local_date) + interval 1 day - interval {{ var('gap_minutes') }} minute,
+            false
+        ) as is_last_day_partial,
         (epoch(max(reading_at)) - epoch(min(reading_at))) / 60 as span_min,
         list(interval_min) as intervals,
         -- the interval leading into the period's first reading lies outside the period
@@ -97,6 +110,8 @@ final as (
         first_day,
         last_day,
         (last_day - first_day + 1)::integer as days,
+        (dates_with_readings - is_last_day_partial::integer)::integer as days_with_data,
+        is_last_day_partial::integer as partial_days,
         readings::integer as readings,
         {{ metric('100.0 * (expected_readings - missing_readings) / expected_readings') }}
             as wear_pct,
@@ -129,6 +144,10 @@ select
     coalesce(pct_above_180 < 25, false) as meets_above_180_target,
     coalesce(pct_very_high < 5, false) as meets_above_250_target,
     coalesce(cv_pct <= 36, false) as meets_cv_target,
-    coalesce(days >= 14 and wear_pct >= {{ var('low_wear_pct') }}, false) as meets_wear_target
+    coalesce(days >= 14 and wear_pct >= {{ var('low_wear_pct') }}, false) as meets_wear_target,
+    -- the consensus minimum of data: metrics of a period below it are provisional
+    days_with_data >= 14 as meets_min_days,
+    coalesce(wear_pct >= {{ var('low_wear_pct') }}, false) as meets_min_wear,
+    days_with_data >= 14 and coalesce(wear_pct >= {{ var('low_wear_pct') }}, false) as is_sufficient
 from final
 order by subject_id, period
