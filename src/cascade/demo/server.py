@@ -15,14 +15,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cascade.demo.personalities import personality
+from cascade.demo.personalities import PERSONALITIES, personality
 from cascade.demo.query import QueryError
 from cascade.demo.stamps import iso_ms
 from cascade.demo.store import FileStore, GeneratedStore, Store, select
@@ -43,6 +43,31 @@ _LISTS = {
 }
 
 Response = tuple[int, str, bytes]
+# the uploaders many demo people cycle through (person-001 uses Loop, person-002 Trio, ...)
+PEOPLE_UPLOADERS = ("loop", "trio", "aaps", "xdrip", "default")
+MAX_PEOPLE = 9999
+
+
+@dataclass(frozen=True)
+class Person:
+    """One of a many-people demo server's sites: `/person-NNN/`, its own seed and uploader."""
+
+    slug: str
+    seed: str
+    uploader: str
+
+    @property
+    def zone(self) -> str:
+        return PERSONALITIES[self.uploader].zone
+
+
+def people(count: int, seed: str = "demo") -> list[Person]:
+    """The `count` deterministic people a server with `sites=count` serves."""
+    slugs = [f"person-{i:03d}" for i in range(1, count + 1)]
+    return [
+        Person(slug, f"{seed}-{slug}", PEOPLE_UPLOADERS[i % len(PEOPLE_UPLOADERS)])
+        for i, slug in enumerate(slugs)
+    ]
 
 
 @dataclass
@@ -67,7 +92,11 @@ def _error(status: int) -> Response:
 
 
 class DemoServer:
-    """A Nightscout look-alike on 127.0.0.1 (port 0 picks a free port; see `url`)."""
+    """A Nightscout look-alike on 127.0.0.1 (port 0 picks a free port; see `url`).
+
+    With `sites=N` it serves N distinct people instead of one, each under its own path
+    (`site_urls`: `<url>/person-001` ...), as sites behind a reverse proxy are.
+    """
 
     def __init__(
         self,
@@ -79,13 +108,22 @@ class DemoServer:
         now: datetime | None = None,
         delay_seconds: float = 0.0,
         uploader: str = "default",
+        sites: int = 0,
     ) -> None:
         personality(uploader)  # an unknown uploader fails here, not on the first request
+        if not 0 <= sites <= MAX_PEOPLE or (sites and file is not None):
+            raise ValueError(f"sites must be 0..{MAX_PEOPLE}, and cannot be used with a file")
         self.store: Store = (
             FileStore(load_file(Path(file)))
             if file is not None
             else GeneratedStore(seed, now, uploader=uploader)
         )
+        self.people = people(sites, seed)
+        self._stores: dict[str, Store] = {
+            p.slug: GeneratedStore(p.seed, now, uploader=p.uploader) for p in self.people
+        }
+        # records answered per request path, so tests can see what a refresh cost each site
+        self.records_served: dict[str, int] = {}
         self._secret_sha1 = hashlib.sha1(api_secret.encode()).hexdigest() if api_secret else None
         self._token = token or None
         self.delay_seconds = delay_seconds
@@ -100,6 +138,18 @@ class DemoServer:
     def url(self) -> str:
         """`http://127.0.0.1:<port>`, with the port actually bound."""
         return f"http://{HOST}:{self._httpd.server_address[1]}"
+
+    @property
+    def site_urls(self) -> list[str]:
+        """The base URL of each person of a many-people server (`<url>/person-001`, ...)."""
+        return [f"{self.url}/{p.slug}" for p in self.people]
+
+    def set_now(self, now: datetime) -> None:
+        """Move the present of every generated site (the hourly refresh of a test)."""
+        stores = [self.store, *self._stores.values()]
+        for store in stores:
+            if isinstance(store, GeneratedStore):
+                store._now = now if now.tzinfo else now.replace(tzinfo=UTC)
 
     def start(self) -> DemoServer:
         """Serve on a background thread; returns self."""
@@ -153,7 +203,16 @@ class DemoServer:
             return fault.status, f"{kind}; charset=utf-8", fault.body.encode()
         if not self._authorized(params, headers):
             return _error(401)
-        return self._route(path, params)
+        store, route = self.store, path
+        if self.people:
+            slug, _, rest = path.lstrip("/").partition("/")
+            if slug not in self._stores:
+                return _error(404)
+            store, route = self._stores[slug], f"/{rest}"
+        response, records = self._route(store, route, params)
+        with self._lock:
+            self.records_served[path] = self.records_served.get(path, 0) + records
+        return response
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
@@ -172,26 +231,31 @@ class DemoServer:
         token = params.get("token") or ""
         return bool(self._token) and hmac.compare_digest(token.encode(), self._token.encode())
 
-    def _route(self, path: str, params: Mapping[str, str]) -> Response:
+    def _route(
+        self, store: Store, path: str, params: Mapping[str, str]
+    ) -> tuple[Response, int]:
+        """The response and how many records it carries."""
         if not path.startswith(API_PREFIX):
-            return _error(404)
+            return _error(404), 0
         resource = path[len(API_PREFIX) :].removesuffix("/").removesuffix(".json")
         if resource == "status":
-            return _json(200, self._status())
+            return _json(200, self._status(store)), 0
         if resource == "profile":
-            return _json(200, self.store.profiles())
+            documents = store.profiles()
+            return _json(200, documents), len(documents)
         if resource not in _LISTS:
-            return _error(404)
+            return _error(404), 0
         name, entry_type = _LISTS[resource]
         try:
-            return _json(200, select(self.store, name, params, entry_type))
+            records = select(store, name, params, entry_type)
         except QueryError as error:
-            return _json(400, {"status": 400, "message": str(error)})
+            return _json(400, {"status": 400, "message": str(error)}), 0
+        return _json(200, records), len(records)
 
-    def _status(self) -> dict:
+    def _status(self, store: Store) -> dict:
         now = (
-            self.store.now_ms()
-            if isinstance(self.store, GeneratedStore)
+            store.now_ms()
+            if isinstance(store, GeneratedStore)
             else round(time.time() * 1000)
         )
         return {
@@ -244,10 +308,34 @@ class _HTTPServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
 
-def main(port: int, api_secret: str | None, file: Path | None, uploader: str = "default") -> None:
-    """Run the demo server in the foreground until Ctrl-C (the `cascade demo-server` command)."""
-    server = DemoServer(port=port, api_secret=api_secret, file=file, uploader=uploader)
+def sites_option(command):
+    """The `--sites N` option of `cascade demo-server` (pass its value to `main(sites=...)`)."""
+    import click
+
+    return click.option(
+        "--sites",
+        type=click.IntRange(0, MAX_PEOPLE),
+        default=0,
+        show_default=True,
+        help="Serve N people at /person-001/ ... /person-NNN/ instead of one site at /.",
+    )(command)
+
+
+def main(
+    port: int,
+    api_secret: str | None,
+    file: Path | None,
+    uploader: str = "default",
+    sites: int = 0,
+) -> None:
+    """Run the demo server in the foreground until Ctrl-C (the `cascade demo-server` command).
+
+    With `sites` > 0 it serves that many people, one per path, and prints their URLs.
+    """
+    server = DemoServer(port=port, api_secret=api_secret, file=file, uploader=uploader, sites=sites)
     print(f"Nightscout demo server on {server.url}", flush=True)
+    for person, url in zip(server.people, server.site_urls, strict=True):
+        print(f"  {url}  ({person.uploader}, {person.zone})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
