@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dlt
 from dlt.common.configuration.specs import AwsCredentials
@@ -368,7 +367,8 @@ def ingest_site(
         timeout_s=settings.http_timeout_s,
         retries=settings.http_retries,
     )
-    subject = subject_id or settings.subject_id or urlsplit(url).hostname or "default"
+    # never the host name: no part of a URL may reach raw (see cascade.sites.subjects)
+    subject = subject_id or settings.subject_id or "default"
     try:
         return load_with_retries(
             settings,

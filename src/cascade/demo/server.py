@@ -231,9 +231,7 @@ class DemoServer:
         token = params.get("token") or ""
         return bool(self._token) and hmac.compare_digest(token.encode(), self._token.encode())
 
-    def _route(
-        self, store: Store, path: str, params: Mapping[str, str]
-    ) -> tuple[Response, int]:
+    def _route(self, store: Store, path: str, params: Mapping[str, str]) -> tuple[Response, int]:
         """The response and how many records it carries."""
         if not path.startswith(API_PREFIX):
             return _error(404), 0
@@ -253,11 +251,7 @@ class DemoServer:
         return _json(200, records), len(records)
 
     def _status(self, store: Store) -> dict:
-        now = (
-            store.now_ms()
-            if isinstance(store, GeneratedStore)
-            else round(time.time() * 1000)
-        )
+        now = store.now_ms() if isinstance(store, GeneratedStore) else round(time.time() * 1000)
         return {
             "status": "ok",
             "name": "cascade-demo",

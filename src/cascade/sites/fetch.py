@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time as day_time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as day_time
 
 import dlt
 import pyarrow as pa
@@ -76,8 +77,10 @@ def _from_ms(ms: int) -> datetime:
 def site_secrets(site: Site, settings: Settings) -> tuple[str | None, str | None]:
     """(api secret, token) of `site`, read from the environment variables it names, now."""
     if not site.stored:
-        plain = [s.get_secret_value() if s else None for s in (
-            settings.nightscout_api_secret, settings.nightscout_token)]
+        plain = [
+            s.get_secret_value() if s else None
+            for s in (settings.nightscout_api_secret, settings.nightscout_token)
+        ]
         return plain[0], plain[1]
     values = []
     for var in (site.api_secret_env, site.token_env):

@@ -113,7 +113,9 @@ def _row_to_site(row: tuple) -> Site:
     return Site(**values, marks=marks)
 
 
-def read_sites(con: duckdb.DuckDBPyConnection, settings: Settings, where: str = "true") -> list[Site]:
+def read_sites(
+    con: duckdb.DuckDBPyConnection, settings: Settings, where: str = "true"
+) -> list[Site]:
     """Rows of the registry on an open connection ([] before the first add)."""
     try:
         rows = con.execute(
@@ -204,8 +206,7 @@ def _upsert(con, settings: Settings, key: bytes, spec: tuple, update: bool) -> s
         for column, value in zip(SPEC[2:], spec[2:], strict=True)
     )
     con.execute(
-        f"update {table(settings)} set {assignments}, removed_at = null "
-        f"where name = {quote(name)}"
+        f"update {table(settings)} set {assignments}, removed_at = null where name = {quote(name)}"
     )
     return "updated" if site.active else "reactivated"
 
@@ -340,7 +341,9 @@ def remove_site(settings: Settings, name: str, purge: bool = False) -> Removal:
                 removal.purged[target] = deleted
             con.execute(f"delete from {table(settings)} where name = {quote(name)}")
         elif site.active:
-            con.execute(f"update {table(settings)} set removed_at = now() where name = {quote(name)}")
+            con.execute(
+                f"update {table(settings)} set removed_at = now() where name = {quote(name)}"
+            )
         con.execute("commit")
     return removal
 
