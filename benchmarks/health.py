@@ -53,13 +53,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def health_command() -> list[str]:
-    """`cascade health --json` once the command is wired, else the module entry point."""
-    wired = subprocess.run(
-        [str(BIN / "cascade"), "health", "--help"], capture_output=True, check=False
-    )
-    if wired.returncode == 0:
-        return [str(BIN / "cascade"), "health", "--json"]
-    return [sys.executable, "-m", "cascade.ops_cli", "health", "--json"]
+    """`cascade health --json`."""
+    return [str(BIN / "cascade"), "health", "--json"]
 
 
 def build(settings: Settings) -> dict[str, float]:

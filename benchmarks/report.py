@@ -61,7 +61,7 @@ def build_lake(home: Path) -> None:
 
 def time_report(out: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds of one `cascade report` subprocess; exits if it fails."""
-    command = [sys.executable, "-m", "cascade.report.cli", "--out", str(out), *args]
+    command = [sys.executable, "-m", "cascade.cli", "report", "--out", str(out), *args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)

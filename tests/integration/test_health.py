@@ -12,11 +12,11 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 
+from cascade.cli.ops import health
 from cascade.demo.server import DemoServer
 from cascade.ingest import ingest_site
 from cascade.lake.connection import connect, metadata_prefix
 from cascade.lake.health import CHECKS, HealthOptions, check_health
-from cascade.ops_cli import health
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
 from cascade.transform import run_transform

@@ -13,13 +13,14 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from cascade.cli.common import parse_duration
+from cascade.cli.ops import maintain
 from cascade.demo.generator import entries_for_day
 from cascade.ingest import ingest_file
 from cascade.lake.connection import connect
 from cascade.lake.health import HealthOptions, files
 from cascade.lake.lock import writer_lock
 from cascade.lake.maintenance import footprint, run_maintenance
-from cascade.ops_cli import maintain, parse_duration
 from cascade.settings import Settings
 
 FIRST_DAY = date(2024, 3, 1)

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cascade.cli.report import report
 from cascade.demo.server import DemoServer
 from cascade.ingest import ingest_site
 from cascade.lake.connection import connect
-from cascade.report.cli import report
 from cascade.report.data import (
     Day,
     ReportError,
@@ -216,7 +216,7 @@ def test_unknown_subject_is_one_clear_line(lake: Settings, tmp_path: Path):
 def test_no_lake_fails_cleanly(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASCADE_")}
     done = subprocess.run(
-        [sys.executable, "-m", "cascade.report.cli", "--out", str(tmp_path / "out")],
+        [sys.executable, "-m", "cascade.cli", "report", "--out", str(tmp_path / "out")],
         env={**env, "CASCADE_HOME": str(tmp_path / "nowhere")},
         capture_output=True,
         text=True,

@@ -1,12 +1,7 @@
-"""`cascade health` and `cascade maintain`: operate the lake from the command line.
-
-Registered on the main group with `main.add_command`; they load Settings themselves, so this
-module never imports `cascade.cli` (which imports it).
-"""
+"""`cascade health` and `cascade maintain`: operate the lake."""
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import timedelta
 
@@ -15,45 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from cascade.settings import Settings
-
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-
-
-def parse_duration(value: str) -> timedelta:
-    """`90s`, `30m`, `12h`, `7d` or `2w` as a timedelta; ValueError otherwise."""
-    match = _DURATION.match(value or "")
-    if not match:
-        raise ValueError(f"{value!r} is not a duration like 90s, 30m, 12h, 7d or 2w")
-    return timedelta(seconds=float(match[1]) * UNITS[match[2]])
-
-
-class Duration(click.ParamType):
-    """A click option value such as 7d, parsed by `parse_duration`."""
-
-    name = "duration"
-
-    def convert(self, value, param, ctx) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def _settings_problem(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-    )
-
-
-def _load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid configuration: {_settings_problem(exc)}") from None
+from cascade.cli.common import Duration, load_settings, reported, settings_problem, verbose_option
 
 
 @click.command()
@@ -80,16 +37,18 @@ def health(as_json: bool, stale_after: timedelta, max_age: timedelta | None) -> 
     "checks": [{"name", "ok", "required", "detail", "data", "seconds"}]}.
     """
     from cascade.lake.health import HealthOptions, check_health, unusable
+    from cascade.settings import Settings
 
     options = HealthOptions(
         stale_after=stale_after,
         max_age=max_age or HealthOptions.max_age,
         require_fresh=max_age is not None,
     )
+    # health reports a bad configuration as a failed check, so it loads Settings itself
     try:
         settings = Settings()
     except ValidationError as exc:
-        report = unusable(f"invalid configuration: {_settings_problem(exc)}", options)
+        report = unusable(f"invalid configuration: {settings_problem(exc)}", options)
     else:
         try:
             report = check_health(settings, options)
@@ -131,7 +90,8 @@ def print_health(report) -> None:
     show_default=True,
     help="Expire snapshots, and delete replaced files, older than this.",
 )
-def maintain(older_than: timedelta) -> None:
+@verbose_option
+def maintain(older_than: timedelta, verbose: bool) -> None:
     """Compact the lake: flush inlined rows, merge small files, expire snapshots, delete old files.
 
     Also drops raw_staging_* schemas and dlt working folders (CASCADE_HOME/tmp) that killed
@@ -140,13 +100,7 @@ def maintain(older_than: timedelta) -> None:
     """
     from cascade.lake.maintenance import run_maintenance
 
-    settings = _load_settings()
-    try:
+    settings = load_settings()
+    with reported(settings, "maintain", verbose):
         report = run_maintenance(settings, older_than)
-    except Exception as exc:  # noqa: BLE001 - every failure leaves as one redacted line
-        raise click.ClickException(settings.redact(" ".join(str(exc).split()))) from None
     click.echo(settings.redact(report.describe()))
-
-
-if __name__ == "__main__":  # `python -m cascade.ops_cli health` until the commands are wired
-    click.Group(commands=[health, maintain])()
