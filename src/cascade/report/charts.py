@@ -275,10 +275,10 @@ def draw_gri(fig: Canvas, data: ReportData) -> None:
     levels = [0, *(high for _, _, high in GRI_ZONES[:-1]), 1000]
     ax.contourf(x, y, 3.0 * x + 1.6 * y, levels=levels, colors=GRI_COLOURS)
     ax.contour(x, y, 3.0 * x + 1.6 * y, levels=levels[1:-1], colors="#9aa5b1", linewidths=0.6)
-    for (zone, low, high), (lx, ly) in zip(
-        GRI_ZONES, [(1.5, 3), (4.5, 9), (8, 17), (12, 24), (22, 45)], strict=True
-    ):
-        ax.text(lx, ly, zone, fontsize=10, weight="bold", color="#4a5563", ha="center")
+    for zone, low, high in GRI_ZONES:
+        # on the diagonal hyper = 2 × hypo, halfway through the zone: 3x + 1.6 × 2x = middle
+        x = (low + high) / 2 / 6.2
+        ax.text(x, 2 * x, zone, fontsize=10, weight="bold", color="#4a5563", ha="center")
     previous = data.comparison.previous if data.comparison else None
     if previous is not None:
         before = gri(previous.bands)
@@ -363,16 +363,16 @@ def comparison_rows(data: ReportData, units: Units) -> list[tuple]:
     if c is None:
         return []
     metrics = [
-        ("tir", "Time in range", lambda s: s.bands["target"], 1, "%"),
-        ("below_70", f"Time below {units.threshold(70)}", lambda s: s.pct_below_70, -1, "%"),
-        ("above_180", f"Time above {units.threshold(180)}", lambda s: s.pct_above_180, -1, "%"),
-        ("mean", "Mean glucose", lambda s: s.mean_mg_dl, 0, units.name),
-        ("gmi", "GMI", lambda s: s.gmi_pct, 0, "%"),
-        ("cv", "Variability (CV)", lambda s: s.cv_pct, -1, "%"),
-        ("wear", "Time CGM active", lambda s: s.wear_pct, 1, "%"),
+        ("tir", "Time in range", lambda s: s.bands["target"], 1),
+        ("below_70", f"Time below {units.threshold(70)}", lambda s: s.pct_below_70, -1),
+        ("above_180", f"Time above {units.threshold(180)}", lambda s: s.pct_above_180, -1),
+        ("mean", "Mean glucose", lambda s: s.mean_mg_dl, 0),
+        ("gmi", "GMI", lambda s: s.gmi_pct, 0),
+        ("cv", "Variability (CV)", lambda s: s.cv_pct, -1),
+        ("wear", "Time CGM active", lambda s: s.wear_pct, 1),
     ]
     rows = []
-    for key, label, value, better, unit in metrics:
+    for key, label, value, better in metrics:
         now = value(c.current)
         before = value(c.previous) if c.previous is not None else None
         shown = units.glucose if key == "mean" else pct

@@ -36,7 +36,6 @@ from .clinical import (
     smooth_agp,
     sufficiency,
 )
-
 from .units import BANDS, TARGET_HIGH, TARGET_LOW, Units, pct
 
 PERIOD_DAYS = {"last_14_days": 14, "last_30_days": 30, "last_90_days": 90, "all": None}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from .data import ReportData, targets
 from .charts import comparison_rows
+from .data import ReportData, targets
 from .page import FOOTNOTES, Rendered, agp_title, daily_title
 from .units import BANDS, Units, pct
 

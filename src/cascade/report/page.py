@@ -44,7 +44,6 @@ FOOTNOTES = (
     "active under 70% of the time (Battelino et al., 2019). The period comparison pools both "
     "periods' days the same way; GRI zones A (lowest risk) to E as in Klonoff et al., 2023.",
 )
-FOOTNOTE = " ".join(FOOTNOTES)
 
 
 @dataclass
