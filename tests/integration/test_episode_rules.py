@@ -75,7 +75,7 @@ def episodes(tmp_path_factory: pytest.TempPathFactory, traces_csv: Path) -> pand
                         _env_file=None)
     stats = FetchStats()
     run_load(settings, nightscout_file(load_file(traces_csv, 0), stats), stats)
-    run_transform(settings, select="+mrt_period_episodes dim_date dim_device")
+    run_transform(settings)
     with connect(settings, read_only=True) as con:
         return con.execute(
             "select * from ducklake.gold.mrt_period_episodes where period = 'all'"
