@@ -31,6 +31,8 @@ GOLD_MARTS = (
     "mrt_daily_loop",
     "mrt_period_episodes",
     "mrt_period_variability",
+    "mrt_device_changes",
+    "mrt_meals",
 )
 REDACTED = "***"
 # dbt masks every occurrence of a secret in its log lines, JSON keys included: a short secret
