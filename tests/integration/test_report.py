@@ -104,7 +104,8 @@ def run_report(settings: Settings, out: Path, *args: str):
         report, ["--out", str(out), *args], env={"CASCADE_HOME": str(settings.home)}
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
-    html, png = (Path(line) for line in result.stdout.split())
+    html, png, pdf = (Path(line) for line in result.stdout.split())
+    assert pdf.read_bytes()[:5] == b"%PDF-"
     return html, png
 
 
@@ -136,10 +137,12 @@ def test_report_shows_the_gold_numbers(lake: Settings, tmp_path: Path):
 
     page = parse(html)
     assert all(link.startswith("data:image/png;base64,") for link in page.links), page.links
-    assert len(page.sources) == 3  # AGP, daily profiles, treatments
-    for source in page.sources:
-        image = base64.b64decode(source.removeprefix("data:image/png;base64,"))
-        assert png_size(image)[0] == width
+    assert len(page.sources) == 4  # AGP, GRI, daily profiles, insulin and carbohydrates
+    widths = [
+        png_size(base64.b64decode(source.removeprefix("data:image/png;base64,")))[0]
+        for source in page.sources
+    ]
+    assert widths.count(width) == 3 and min(widths) > width // 3  # the GRI is half a row
 
     row = gold(
         lake,
@@ -166,11 +169,15 @@ def test_report_shows_the_gold_numbers(lake: Settings, tmp_path: Path):
 
     day = gold(
         lake,
-        "select avg(bolus_insulin_u) as insulin, avg(carbs_g) as carbs "
-        "from gold.mrt_daily_glycaemia where subject_id = 'demo' and local_date >= "
-        f"date '{row['first_day']}'",
+        "select avg(carbs_g) as carbs from gold.mrt_daily_glycaemia "
+        f"where subject_id = 'demo' and local_date >= date '{row['first_day']}'",
     )
-    assert page.text("stat-insulin") == f"{day['insulin']:.1f}"
+    insulin = gold(
+        lake,
+        "select avg(total_u) as total from gold.mrt_daily_insulin "
+        f"where subject_id = 'demo' and local_date >= date '{row['first_day']}'",
+    )
+    assert page.text("stat-insulin-total") == f"{insulin['total']:.1f}"
     assert page.text("stat-carbs") == f"{day['carbs']:.0f}"
 
 
