@@ -31,7 +31,13 @@ from cascade.lake.catalog_server import (
     probe_postgres,
     sessions,
 )
-from cascade.lake.connection import LakeError, connect, metadata_prefix, quote
+from cascade.lake.connection import (
+    BUILDS_TABLE,
+    LakeError,
+    connect_at_build,
+    metadata_prefix,
+    quote,
+)
 from cascade.lake.extensions import EXTENSIONS
 from cascade.settings import GOLD_MARTS, LAYERS, REDACTED, Settings
 
@@ -243,7 +249,8 @@ def _no_local_lake(settings: Settings) -> Result:
 
 def _attach(settings: Settings, stack: ExitStack) -> Result:
     try:
-        con = stack.enter_context(connect(settings, read_only=True))
+        # the layers as the last completed dbt build left them: never silver ahead of gold
+        con = stack.enter_context(connect_at_build(settings))
     except LakeError as exc:
         message, hint = str(exc), ""
         if settings.profile == "scale" and re.search("lock|failed to query", message, re.I):
@@ -407,7 +414,8 @@ def schemas(con: duckdb.DuckDBPyConnection, alias: str) -> Result:
     ]
     missing = [layer for layer in LAYERS if layer not in present]
     staging = [name for name in present if name.startswith("raw_staging")]
-    other = [n for n in present if n not in (*LAYERS, *staging, "main")]
+    ops = BUILDS_TABLE.split(".")[0]  # cascade's own bookkeeping (completed builds)
+    other = [n for n in present if n not in (*LAYERS, *staging, "main", ops)]
     data = {"present": present, "missing": missing, "staging": staging, "other": other}
     if missing:
         return False, f"missing schemas: {', '.join(missing)} (run `cascade ingest`)", data
