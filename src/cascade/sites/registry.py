@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from cascade.lake.connection import connect, quote
-from cascade.lake.lock import advisory_lock, file_lock
+from cascade.lake.lock import advisory_lock, file_lock, merge_lock, transform_lock, writer_lock
 from cascade.settings import Settings, canonical_zone
 from cascade.sites.subjects import normalise_url, subject_id, subject_key
 
@@ -354,8 +354,6 @@ def _quiet_lake(settings: Settings, wait: bool) -> Iterator[None]:
     if not wait:
         yield
         return
-    from cascade.lake.lock import merge_lock, transform_lock, writer_lock
-
     if settings.profile == "local":
         with writer_lock(settings):
             yield
