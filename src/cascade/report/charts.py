@@ -147,10 +147,10 @@ def draw_band_bar(fig: Canvas, summary: Summary, units: Units) -> None:
 def draw_statistics(fig: Canvas, data: ReportData, units: Units) -> None:
     """The statistics block as a two-column list of labels and values."""
     s = data.summary
-    gmi = f"{pct(s.gmi_pct)}%" + (" provisional" if data.provisional else "")
+    gmi = "GMI, provisional" if data.provisional else "Glucose Management Indicator (GMI)"
     rows = [
         ("Mean glucose", f"{units.glucose(s.mean_mg_dl)} {units.name}"),
-        ("Glucose Management Indicator (GMI)", gmi),
+        (gmi, f"{pct(s.gmi_pct)}%"),
         ("Glucose variability (CV)", f"{pct(s.cv_pct)}%"),
         ("Standard deviation (SD)", f"{units.glucose(s.sd_mg_dl)} {units.name}"),
         ("Readings", f"{s.readings:,}"),
@@ -184,7 +184,7 @@ def draw_targets(fig: Canvas, data: ReportData, units: Units) -> None:
         0.02,
         0.88,
         "Battelino et al., Diabetes Care 2019 (most adults)"
-        + (" · PROVISIONAL: too little data" if data.provisional else ""),
+        + ("\nPROVISIONAL: too little data" if data.provisional else ""),
         va="top",
         fontsize=7.5,
         color=WORSE if data.provisional else MUTED,

@@ -85,7 +85,8 @@ def _title(fig: SubFigure, text: str) -> None:
 
 def _header(fig: SubFigure, data: ReportData) -> None:
     s = data.summary
-    wear = "meets" if s.meets["wear_target"] else "below"
+    enough = data.sufficiency.sufficient if data.sufficiency else s.meets["wear_target"]
+    wear = "meets" if enough else "below"
     muted = {"fontsize": 7.5, "va": "center", "color": charts.MUTED}
     fig.text(0.01, 0.82, f"Subject: {data.subject}", fontsize=12, weight="bold", va="center")
     fig.text(0.01, 0.55, period_line(data), fontsize=10.5, va="center")
