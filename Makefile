@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: install run test bench lint format dev clean
+.PHONY: install run test test-fast bench lint format dev docs clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -31,14 +31,18 @@ run: install  ## the main job: demo Nightscout -> lake, on the local profile
 test: install  ## the whole suite (PostgreSQL + S3 tests included where PostgreSQL is reachable)
 	$(BIN)/pytest
 
+test-fast: install  ## unit tests only: seconds, no lake, no network
+	$(BIN)/pytest tests/unit -q
+
 bench: install  ## benchmark scripts that print throughput, ratios and memory
 	@for script in ingest transform backfill health report; do \
 	  echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py || exit 1; \
 	done
 
-lint: install
+lint: install  ## ruff, and sqlfluff on the dbt models (rules and ignores in .sqlfluff)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/sqlfluff lint transforms/dbt
 
 format: install
 	$(BIN)/ruff format src tests benchmarks
@@ -46,6 +50,9 @@ format: install
 
 dev: install  ## the Dagster UI
 	$(BIN)/cascade dev
+
+docs: install  ## dbt docs of the lake's models
+	$(BIN)/cascade docs
 
 clean:
 	rm -rf $(VENV) .cascade .pytest_cache .ruff_cache

@@ -29,6 +29,7 @@ GOLD_MARTS = (
     "mrt_glucose_hourly_patterns",
     "mrt_daily_insulin",
     "mrt_daily_loop",
+    "mrt_cohort_triage",
     "mrt_period_episodes",
     "mrt_period_variability",
     "mrt_device_changes",

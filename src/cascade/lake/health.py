@@ -47,6 +47,12 @@ EXPECTED_TABLES = {
     "silver": ("fct_glucose_readings",),
     "gold": GOLD_MARTS,
 }
+# Marts that hold rows whenever there are readings; the others (insulin, loop, episodes, meals,
+# device changes) are empty for a person without that data, which is no fault.
+MUST_HAVE_ROWS = {
+    **EXPECTED_TABLES,
+    "gold": ("mrt_daily_glycaemia", "mrt_agp", "mrt_period_summary"),
+}
 LAYER_FIX = {"raw": "run `cascade ingest`"} | {
     layer: "run `cascade transform`" for layer in LAYERS[1:]
 }
@@ -453,10 +459,10 @@ def table_inventory(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, dic
 
 
 def tables(inventory: dict[str, dict[str, dict]], layer: str) -> Result:
-    """The layer's expected tables exist and hold rows."""
+    """The layer's expected tables exist, and those that must (MUST_HAVE_ROWS) hold rows."""
     present = inventory[layer]
     missing = [t for t in EXPECTED_TABLES[layer] if t not in present]
-    empty = [t for t in EXPECTED_TABLES[layer] if t in present and not present[t]["rows"]]
+    empty = [t for t in MUST_HAVE_ROWS[layer] if t in present and not present[t]["rows"]]
     data = {"tables": present, "missing": missing, "empty": empty}
     problems = [
         f"{label} {', '.join(f'{layer}.{t}' for t in names)}"
