@@ -96,10 +96,10 @@ def run(start, end, days: int, verbose: bool) -> None:
     Without CASCADE_NIGHTSCOUT_URL it serves demo data on a local port for the run, and
     writes the AGP report to reports/.
     """
-    from cascade.defs.runners import run_pipeline
-
     settings = load_settings()
     first, last = day_range(settings, start, end, days)
+    from cascade.defs.runners import run_pipeline  # slow to import: after the options are checked
+
     with reported(settings, "run", verbose):
         with nightscout_site(settings) as (url, subject):
             console.print(
@@ -135,10 +135,10 @@ def run(start, end, days: int, verbose: bool) -> None:
 @verbose_option
 def backfill(start, end, concurrency: int, verbose: bool) -> None:
     """Materialise a range of daily partitions as a few ranged runs, `concurrency` at a time."""
-    from cascade.defs.runners import run_backfill
-
     settings = load_settings()
     first, last = day_range(settings, start, end, 1)
+    from cascade.defs.runners import run_backfill
+
     with reported(settings, "backfill", verbose), nightscout_site(settings) as (url, subject):
         console.print(
             f"backfilling {describe_days(settings, first, last)} ({settings.profile} lake)",
