@@ -22,6 +22,7 @@ COMMANDS = {
     "env": "cascade.cli.docs:env",
     "dev": "cascade.cli.dev:dev",
     "demo-server": "cascade.cli.demo:demo_server",
+    "sites": "cascade.sites.commands:sites",
 }
 
 
