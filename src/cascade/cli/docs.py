@@ -61,7 +61,8 @@ def generate_docs(settings: Settings) -> Path:
             f"no lake at {settings.catalog_path}: run `cascade run` or `cascade ingest` first, "
             "or set CASCADE_HOME to the folder that holds catalog.sqlite"
         )
-    args = ["docs", *dbt_args(settings, command="generate"), "--static"]
+    # --quiet: dbt's lines go to its log file only; the command prints where the pages are
+    args = ["docs", *dbt_args(settings, command="generate"), "--static", "--quiet"]
     target = Path(args[args.index("--target-path") + 1])
     from dbt.cli.main import dbtRunner  # slow to import: only when dbt really runs
 
