@@ -1,9 +1,13 @@
 {#-
   Incremental strategy `window_replace`: delete every row of the run's window from the target,
-  then insert the freshly built window. Unlike delete+insert on a key it also removes rows whose
-  key vanished from the window, so a window run always equals a full refresh of that window.
+  then insert the freshly built window. Why not dbt-duckdb's delete+insert: that deletes by the
+  keys of the new rows, so a row whose key vanished from the window (a duplicate merged away, a
+  record deleted upstream, a reading moved to another local day by a zone change) would stay;
+  here a window run always equals a full refresh of that window.
   Model config: window_column (a local date column, default local_date), window_before_days and
-  window_after_days (how far the model's own window reaches beyond the run's window).
+  window_after_days (how far the model's own window reaches beyond the run's window), and
+  window_by_subject (the model reads raw for the run's subjects only, so only their rows are
+  replaced; staging models set it).
 -#}
 {% macro get_incremental_window_replace_sql(arg_dict) %}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
@@ -12,6 +16,9 @@
         config.get('window_before_days', 0),
         config.get('window_after_days', 0)
     ) -%}
+    {%- if config.get('window_by_subject', false) -%}
+        {%- set predicate = predicate ~ ' and ' ~ subjects_filter() -%}
+    {%- endif %}
     delete from {{ arg_dict['target_relation'] }} where {{ predicate }};
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
