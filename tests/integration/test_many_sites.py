@@ -171,9 +171,7 @@ def test_twenty_sites_load_once_opaque_and_refresh_only_the_new_hour(
             # at most the record at the mark besides (the window starts at it; a fractional
             # `date` rounds up into the mark, and then it is not asked for again)
             assert len(new_hour) <= asked <= len(new_hour) + 2
-            assert after[("entries", subject)][0] == counts[("entries", subject)][0] + len(
-                new_hour
-            )
+            assert after[("entries", subject)][0] == counts[("entries", subject)][0] + len(new_hour)
             assert after[("entries", subject)][0] == after[("entries", subject)][1]
         for person in server.people[:-1]:
             # 3 collections x (one page + the request that finds nothing new) + profile
