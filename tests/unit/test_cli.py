@@ -173,3 +173,14 @@ def test_env_points_plain_dbt_at_the_local_lake(tmp_path):
 def test_no_import_cycle_between_the_cli_and_the_report():
     code = "import cascade.report.build, sys; assert 'cascade.cli' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_failed_steps_of_one_unreachable_site_read_as_one_line():
+    from cascade.cli.run import failure_line
+
+    error = "cascade.sources.nightscout.helpers.NightscoutError: http://127.0.0.1:9/ failed"
+    line = failure_line([f"nightscout_raw: {error}", f"raw__profile: {error}", "dbt: boom"])
+    assert line == (
+        "Nightscout site http://127.0.0.1:9/ failed (step nightscout_raw, raw__profile); "
+        "boom (step dbt)"
+    )

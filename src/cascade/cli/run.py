@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from cascade.cli.common import (
     verbose_option,
 )
 from cascade.settings import Settings
+
+SITE_ERROR = re.compile(r"[\w.]*NightscoutError: ")
 
 
 @contextmanager
@@ -79,6 +82,21 @@ def print_pipeline_summary(result) -> None:
         console.print(f"[red]check failed:[/red] {name}", highlight=False)
 
 
+def failure_line(failures: list[str]) -> str:
+    """Failed steps (`step: Error: message`) as one line: each message once, with its steps.
+
+    A Nightscout site's error reads as one: the site (no query, no token), what failed, what to
+    check; it is the same for every raw asset that fetched from the site.
+    """
+    steps: dict[str, list[str]] = {}
+    for failure in failures:
+        step, _, message = failure.partition(": ")
+        message = SITE_ERROR.sub("Nightscout site ", message) if message else step
+        steps.setdefault(message, []).append(step)
+    lines = [f"{message} (step {', '.join(names)})" for message, names in steps.items()]
+    return "; ".join(lines) or "the run failed"
+
+
 @click.command()
 @start_option("First local day (YYYY-MM-DD); default --days before --end.")
 @end_option("Day after the last (exclusive); default tomorrow, so today is the last day.")
@@ -103,8 +121,8 @@ def run(start, end, days: int, verbose: bool) -> None:
     with reported(settings, "run", verbose):
         with nightscout_site(settings) as (url, subject):
             console.print(
-                f"running nightscout_pipeline for {describe_days(settings, first, last)} "
-                f"({settings.profile} lake)",
+                f"running nightscout_pipeline on the {settings.profile} lake for "
+                f"{describe_days(settings, first, last)}",
                 highlight=False,
             )
             result = run_pipeline(
@@ -112,14 +130,15 @@ def run(start, end, days: int, verbose: bool) -> None:
             )
         print_pipeline_summary(result)
         if not result.success:
-            raise CascadeError(settings.redact("; ".join(result.failures) or "the run failed"))
+            raise CascadeError(settings.redact(failure_line(result.failures)))
         print_layer_counts(settings)
         from cascade.report.build import write_report
 
         files = write_report(
             settings, Path("reports"), subject or None, days=(last - first).days + 1
         )
-        out.print(f"AGP report: {files.html.absolute()}\n            {files.png.absolute()}")
+        paths = [path.absolute() for path in (files.html, files.png, files.pdf) if path]
+        out.print("AGP report: " + "\n            ".join(map(str, paths)), highlight=False)
 
 
 @click.command()
@@ -141,10 +160,10 @@ def backfill(start, end, concurrency: int, verbose: bool) -> None:
 
     with reported(settings, "backfill", verbose), nightscout_site(settings) as (url, subject):
         console.print(
-            f"backfilling {describe_days(settings, first, last)} ({settings.profile} lake)",
+            f"backfilling the {settings.profile} lake for {describe_days(settings, first, last)}",
             highlight=False,
         )
         report = run_backfill(settings, first, last, concurrency, url, subject or None)
     out.print(report.describe(), highlight=False)
     if report.failures:
-        raise CascadeError(settings.redact("; ".join(report.failures)))
+        raise CascadeError(settings.redact(failure_line(report.failures)))
