@@ -89,6 +89,12 @@ class SiteError(RuntimeError):
     pass
 
 
+def test_a_failure_before_any_lake_leaves_no_cascade_home(tmp_path):
+    result = invoke("maintain", env={"CASCADE_HOME": str(tmp_path / "none")})
+    assert result.exit_code == 1 and "no lake at" in result.output
+    assert not (tmp_path / "none").exists()
+
+
 def test_one_line_redacts_and_flattens():
     settings = Settings(
         _env_file=None, **{k.removeprefix("CASCADE_").lower(): v for k, v in SCALE.items()}
@@ -100,6 +106,7 @@ def test_one_line_redacts_and_flattens():
 
 def test_a_failure_is_one_line_exit_1_and_the_traceback_is_in_the_log(tmp_path):
     settings = Settings(home=tmp_path / "home", _env_file=None)
+    settings.home.mkdir()
 
     @click.command()
     def broken() -> None:

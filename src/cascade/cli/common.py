@@ -6,7 +6,6 @@ CASCADE_HOME/logs/<command>.log, and to stderr as well with `--verbose`.
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 import traceback
@@ -84,40 +83,41 @@ def one_line(settings: Settings | None, exc: BaseException) -> str:
     return settings.redact(text) if settings else text
 
 
+def log_failure(settings: Settings, command: str, detail: str) -> Path | None:
+    """Append a failure's traceback to CASCADE_HOME/logs/<command>.log; None when there is no
+    CASCADE_HOME yet (a command that failed before creating anything leaves nothing behind)."""
+    if not settings.home.exists():
+        return None
+    path = settings.home / "logs" / f"{command}.log"
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        log.write(f"{datetime.now().astimezone().isoformat()} {command} failed\n{detail}\n")
+    return path
+
+
 @contextmanager
-def reported(settings: Settings, command: str, verbose: bool = False) -> Iterator[Path]:
+def reported(settings: Settings, command: str, verbose: bool = False) -> Iterator[None]:
     """Run a command's work: any failure leaves as one redacted line and exit code 1.
 
-    Yields the log file (CASCADE_HOME/logs/<command>.log) that receives cascade's log and the
-    failure's traceback, redacted.
+    The redacted traceback goes to CASCADE_HOME/logs/<command>.log, and with `verbose` to
+    stderr as well.
     """
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{command}.log"
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("cascade")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
     try:
-        yield path
+        yield
     except click.ClickException:
         raise
     except KeyboardInterrupt:
         raise CascadeError("interrupted") from None
     except Exception as exc:  # noqa: BLE001 - every failure must leave redacted, on one line
         detail = settings.redact("".join(traceback.format_exception(exc)))
-        logger.error(f"{command} failed\n{detail}")
+        path = log_failure(settings, command, detail)
         if verbose:
             console.print(detail, highlight=False, markup=False)
         line = one_line(settings, exc)
         if not type(exc).__module__.startswith("cascade."):
             # cascade's own errors already name the fix; anything else may need the traceback
-            line = f"{type(exc).__name__}: {line} (details: {path})"
+            line = f"{type(exc).__name__}: {line}" + (f" (details: {path})" if path else "")
         raise CascadeError(line) from None
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 # ---- dates: local days in CASCADE_TIMEZONE, --end exclusive everywhere
