@@ -1,4 +1,4 @@
 """The Ambulatory Glucose Profile report (HTML + PNG), read from the gold marts only.
 
-`cascade.report.build.write_report` makes it; `cascade.report.cli.report` is the command.
+`cascade.report.build.write_report` makes it; `cascade report` (`cascade.cli.report`) is the command.
 """
