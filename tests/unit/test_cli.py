@@ -191,3 +191,8 @@ def test_failed_steps_of_one_unreachable_site_read_as_one_line():
         "Nightscout site http://127.0.0.1:9/ failed (step nightscout_raw, raw__profile); "
         "boom (step dbt)"
     )
+
+
+def test_docs_without_a_lake_says_so(tmp_path):
+    result = invoke("docs", env={"CASCADE_HOME": str(tmp_path / "none")})
+    assert result.exit_code == 1 and "no lake at" in result.output
