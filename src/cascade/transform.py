@@ -3,20 +3,30 @@
 dbt reads its profile from the environment; `dbt_env` derives that environment from the one
 `Settings`, so dbt attaches the same lake under the same alias as every Python connection.
 Secrets go only into `DBT_ENV_SECRET_*` variables, which dbt scrubs from everything it prints
-or writes. `run_transform` runs `dbt build` in-process (models, data tests and unit tests) and
-returns a summary; it raises `TransformError` with a redacted message when anything fails.
+or writes.
+
+This module is the one way dbt runs: `dbt_args` builds the command line, `dbt_session` holds
+the lock and the environment, `dbt_resource` (dagster-dbt's DbtCliResource) runs it. Both
+`cascade transform` (`run_transform`, which summarises) and the Dagster assets
+(`cascade.defs.transform`, which stream events) go through them, so they build identically:
+models, data tests and unit tests (unit tests whose raw table is missing are left out).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
 
 from cascade.lake.extensions import ensure_installed
 from cascade.lake.lock import transform_lock
@@ -130,12 +140,14 @@ def dbt_args(
     project_dir: Path = PROJECT_DIR,
     exclude: list[str] | None = None,
 ) -> list[str]:
-    """The dbt command line for a run (a pure function: nothing is read or written).
+    """The dbt command line of every run, `cascade transform` and Dagster alike (pure).
 
-    dbt writes its manifest and logs under `<CASCADE_HOME>/dbt`, next to the lake it ran on,
-    never into the repository; it prints nothing (run_transform summarises instead).
+    dbt writes its artifacts and its log file (text, info level) under `<CASCADE_HOME>/dbt`,
+    next to the lake it ran on, never into the repository. Its stdout stays structured (JSON
+    lines, dagster-dbt turns them into events); callers decide whether anyone sees them.
+    Unit tests run in every build (both paths), except those whose raw table is missing.
     """
-    work = settings.home.absolute() / "dbt"
+    work = dbt_work_dir(settings)
     args = [
         command,
         "--project-dir",
@@ -148,8 +160,12 @@ def dbt_args(
         str(work / "logs"),
         "--vars",
         json.dumps(dbt_vars(settings, start, end), sort_keys=True),
-        "--log-level",
-        "none",
+        # a test runs once every model it reads is built (or upstream of what is): a step of
+        # dbt's table models never tests an incremental model another step has yet to build
+        "--indirect-selection",
+        "buildable",
+        "--log-format-file",
+        "text",
         "--log-level-file",
         "info",
         "--no-use-colors",
@@ -163,6 +179,56 @@ def dbt_args(
     if exclude:
         args += ["--exclude", *exclude]
     return args
+
+
+def dbt_work_dir(settings: Settings) -> Path:
+    """Where dbt's artifacts (`target/`) and log file (`logs/dbt.log`) of this lake go."""
+    return settings.home.absolute() / "dbt"
+
+
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"  # this environment's, whatever PATH says
+
+
+@cache
+def dbt_project() -> DbtProject:
+    """The one DbtProject. Its manifest is built at install (`dbt parse`), under `dagster dev`
+    again at load (`prepare_if_dev`), and by `prepare_dbt_project` when missing."""
+    project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
+    project.prepare_if_dev()
+    if not project.manifest_path.exists():
+        prepare_dbt_project()
+    return project
+
+
+def prepare_dbt_project() -> None:
+    """`dbt parse` now, quietly: a model added since install becomes an asset (partial parsing
+    keeps this to seconds). The CLI's runners call it once per command, since they run from a
+    checkout; deployments parse once at build time."""
+    project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
+    resource = DbtCliResource(project_dir=project, dbt_executable=str(DBT_EXECUTABLE))
+    with patched_environ(DBT_QUIET_ENV), redirect_stdout(io.StringIO()):
+        resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+
+
+def dbt_resource() -> DbtCliResource:
+    """DbtCliResource over the one project, with this environment's dbt."""
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(DBT_EXECUTABLE))
+
+
+@contextmanager
+def dbt_session(settings: Settings, echo: bool = False) -> Iterator[None]:
+    """Around every dbt build: extensions installed, the lake's transform lock, dbt's profile
+    environment derived from `settings`, and dbt's stdout re-prints silenced unless `echo`.
+
+    Inside the transform lock, so two builds of one lake never redirect stdout at once.
+    """
+    ensure_installed()
+    with transform_lock(settings), patched_environ({**DBT_QUIET_ENV, **dbt_env(settings)}):
+        if echo:
+            yield
+            return
+        with open(os.devnull, "w") as sink, redirect_stdout(sink):
+            yield
 
 
 # The staging model that reads each raw table: its dbt unit tests need that table to exist.
@@ -212,20 +278,20 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _node_event(result) -> NodeEvent:
-    node = result.node
-    return NodeEvent(
-        name=node.name,
-        resource_type=str(node.resource_type),
-        status=str(result.status),
-        seconds=float(result.execution_time or 0.0),
-        message=str(result.message or ""),
-    )
+def _node_events(run_results: dict) -> Iterator[NodeEvent]:
+    for result in run_results.get("results", []):
+        kind, _, name = result["unique_id"].split(".")[:3]
+        yield NodeEvent(
+            name=name,
+            resource_type=kind,
+            status=str(result["status"]),
+            seconds=float(result.get("execution_time") or 0.0),
+            message=str(result.get("message") or ""),
+        )
 
 
-def _summarise(results, outcome: TransformResult) -> None:
-    for result in results:
-        event = _node_event(result)
+def _summarise(events: Iterable[NodeEvent], outcome: TransformResult) -> None:
+    for event in events:
         kind, status = event.resource_type, event.status
         if status in ("error", "fail", "runtime error"):
             outcome.failures.append(event)
@@ -242,23 +308,19 @@ def _summarise(results, outcome: TransformResult) -> None:
             outcome.tests_failed += status in ("fail", "error")
 
 
-def _forward(on_event: Callable[[NodeEvent], None]):
-    def callback(event) -> None:
-        if event.info.name != "NodeFinished":
-            return
-        run = event.data.run_result
-        info = event.data.node_info
-        on_event(
-            NodeEvent(
-                name=info.node_name,
-                resource_type=info.resource_type,
-                status=str(run.status),
-                seconds=float(run.execution_time or 0.0),
-                message=str(run.message or ""),
-            )
-        )
-
-    return callback
+def _finished(event) -> NodeEvent | None:
+    """A NodeFinished line of dbt's structured stdout as a NodeEvent (else None)."""
+    raw = event.raw_event
+    if raw["info"]["name"] != "NodeFinished":
+        return None
+    info, run = raw["data"]["node_info"], raw["data"].get("run_result", {})
+    return NodeEvent(
+        name=info["node_name"],
+        resource_type=info["resource_type"],
+        status=str(run.get("status") or info.get("node_status")),
+        seconds=float(run.get("execution_time") or 0.0),
+        message=str(run.get("message") or ""),
+    )
 
 
 def _error_message(settings: Settings, outcome: TransformResult, exception) -> str:
@@ -321,19 +383,25 @@ def run_transform(
     args = dbt_args(
         settings, start, end, full_refresh, select, exclude=unit_tests_without_input(settings)
     )
-    from dbt.cli.main import dbtRunner  # slow to import: only when dbt really runs
-
     outcome = TransformResult(window=(start, end), full_refresh=full_refresh)
-    ensure_installed()
     started = time.perf_counter()
-    callbacks = [_forward(on_event)] if on_event else []
-    with transform_lock(settings), patched_environ({**DBT_QUIET_ENV, **dbt_env(settings)}):
-        result = dbtRunner(callbacks=callbacks).invoke(args)
-        if result.success and select is None:
+    results = dbt_work_dir(settings) / "target" / "run_results.json"
+    with dbt_session(settings):
+        results.unlink(missing_ok=True)  # a failed parse writes none: never report the last run
+        invocation = dbt_resource().cli(
+            args,
+            raise_on_error=False,
+            target_path=dbt_work_dir(settings) / "target",
+        )
+        for event in invocation.stream_raw_events():
+            if on_event is not None and (finished := _finished(event)) is not None:
+                on_event(finished)
+        success = invocation.is_successful()
+        if success and select is None:
             record_build(settings, start, end)
     outcome.seconds = time.perf_counter() - started
-    results = getattr(result.result, "results", None) or []
-    _summarise(results, outcome)
-    if not result.success or outcome.failures:
-        raise TransformError(_error_message(settings, outcome, result.exception))
+    if results.exists():
+        _summarise(_node_events(json.loads(results.read_text())), outcome)
+    if not success or outcome.failures:
+        raise TransformError(_error_message(settings, outcome, invocation.get_error()))
     return outcome

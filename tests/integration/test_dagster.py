@@ -11,12 +11,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cascade.backfill import run_backfill
-from cascade.defs import build_definitions
+from cascade.definitions import build_definitions
+from cascade.defs.partitions import partition_range_tags
+from cascade.defs.runners import nightscout_pipeline_job, run_backfill, run_pipeline
 from cascade.demo.generator import entries_for_day
 from cascade.demo.server import DemoServer
 from cascade.lake.connection import connect
-from cascade.pipeline import nightscout_pipeline_job, partition_range_tags, run_pipeline
 from cascade.settings import Settings
 from tests.conftest import pg_execute
 from tests.support import PG_PASSWORD
@@ -96,8 +96,13 @@ def test_pipeline_materialises_raw_to_gold_and_is_idempotent(lake_settings: Sett
     assert entries["rows_inserted"] == counts["raw.entries"] and entries["rows_updated"] == 0
     assert again.materialized["raw/entries"]["rows_updated"] == counts["raw.entries"]
     assert {"ducklake_snapshot_id", "data_files_written", "bad_records", "seconds"} <= set(entries)
-    assert first.checks["silver/fct_glucose_readings:readings_unique_and_plausible"]
+    # dbt's tests are the checks: unique readings, plausible values
+    readings = [name for name in first.checks if name.startswith("silver/fct_glucose_readings:")]
+    assert any("unique" in name for name in readings) and any("range" in name for name in readings)
     assert all(first.checks.values())
+    # one persistent instance: `cascade dev` shows the runs of `cascade run`
+    with dg.DagsterInstance.local_temp(str(settings.home.absolute() / "dagster")) as instance:
+        assert {first.run_id, again.run_id} <= {r.run_id for r in instance.get_runs()}
 
 
 def test_multiprocess_executor_run(local_settings: Settings, monkeypatch, tmp_path: Path):
@@ -117,8 +122,11 @@ def test_multiprocess_executor_run(local_settings: Settings, monkeypatch, tmp_pa
                 tags=partition_range_tags(DAY, DAY),
             )
             assert result.success
-            executor = instance.get_run_by_id(result.run_id).run_config.get("execution")
-    assert executor is None or "multiprocess" in json.dumps(executor)
+            events = [e.dagster_event for e in instance.all_logs(result.run_id) if e.dagster_event]
+    # the default (multiprocess) executor ran each step in a process of its own
+    step_pids = {e.pid for e in events if e.is_step_start}
+    assert len(step_pids) == sum(e.is_step_start for e in events) > 1
+    assert os.getpid() not in step_pids
     assert layer_counts(local_settings)["raw.entries"] == day_count(DAY)
 
 

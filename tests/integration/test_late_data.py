@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from cascade.defs import build_definitions
+from cascade.definitions import build_definitions
 from cascade.demo.generator import entries_for_day
 from cascade.demo.server import DemoServer
 from cascade.demo.store import FileStore

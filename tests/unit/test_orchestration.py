@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import yaml
 
-from cascade.backfill import chunks
-from cascade.defs.partitions import pool_limit
+from cascade.defs.partitions import partition_range_tags, pool_limit
+from cascade.defs.resources import CascadeResource
+from cascade.defs.runners import chunks, dagster_dev_command, prepare_dagster_home
 from cascade.defs.transform import CascadeTranslator
-from cascade.pipeline import partition_range_tags, prepare_dagster_home
 from cascade.settings import Settings
 
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
@@ -63,3 +65,38 @@ def test_translator_keys_groups_and_sources():
     assert translator.get_asset_key(model) == dg.AssetKey(["silver", "fct_glucose_readings"])
     assert translator.get_group_name(model) == "silver"
     assert translator.get_asset_key(source) == dg.AssetKey(["raw", "entries"])
+
+
+def test_resource_rebuilds_settings_without_copying_environment_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("CASCADE_NIGHTSCOUT_TOKEN", "token-from-env")
+    monkeypatch.setenv("CASCADE_TIMEZONE", "Europe/Berlin")
+    settings = Settings(home=tmp_path, subject_key="key-set-in-code")
+
+    resource = CascadeResource.from_settings(settings, overrides={"subject_id": "demo"})
+
+    assert "nightscout_token" not in resource.overrides  # read again from the environment
+    assert "timezone" not in resource.overrides
+    assert resource.overrides["subject_key"] == "key-set-in-code"
+    rebuilt = resource.settings()
+    assert rebuilt.nightscout_token.get_secret_value() == "token-from-env"
+    assert (rebuilt.home, rebuilt.subject_id, rebuilt.timezone) == (
+        tmp_path,
+        "demo",
+        "Europe/Berlin",
+    )
+
+
+def test_dagster_dev_command_points_at_the_code_location_and_the_demo_site(tmp_path):
+    settings = Settings(home=tmp_path, _env_file=None)
+
+    argv, env = dagster_dev_command(settings, 3333, "http://127.0.0.1:9/", "demo")
+
+    assert argv[1:] == ["dev", "-m", "cascade.definitions", "--port", "3333"]
+    assert env["DAGSTER_HOME"] == str(tmp_path.absolute() / "dagster")
+    assert env["CASCADE_NIGHTSCOUT_URL"] == "http://127.0.0.1:9/"
+    assert env["CASCADE_SUBJECT_ID"] == "demo"
+
+
+def test_pyproject_names_the_code_location():
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["tool"]["dagster"]["module_name"] == "cascade.definitions"

@@ -1,5 +1,4 @@
-"""Dagster definitions for cascade: ingestion, dbt, checks, jobs, schedules, publishing."""
+"""Dagster for cascade: partitions, assets, jobs, schedules, sensors, resources, runners.
 
-from cascade.defs.build import build_definitions
-
-__all__ = ["build_definitions"]
+`cascade.definitions` assembles them; `cascade.defs.runners` launches them from the CLI.
+"""

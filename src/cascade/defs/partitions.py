@@ -1,4 +1,4 @@
-"""Daily partitions in the subject's timezone, and how a partition range becomes a window."""
+"""Daily partitions in the subject's timezone, ranged runs, and how a range becomes a window."""
 
 from __future__ import annotations
 
@@ -10,18 +10,28 @@ from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
 
 LAKE_POOL = "lake_writers"
+# Days one ranged ingestion run covers at most: a year backfills in four runs, not 365.
+BACKFILL_CHUNK_DAYS = 92
+# Dagster's documented run tags for a run over a range of partitions.
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     """One partition per local day from CASCADE_START_DATE; today's partition exists already."""
     return dg.DailyPartitionsDefinition(
-        start_date=settings.start_date, timezone=settings.timezone, end_offset=1
+        start_date=str(settings.start_date), timezone=settings.timezone, end_offset=1
     )
 
 
-def backfill_policy(max_partitions_per_run: int = 92) -> dg.BackfillPolicy:
-    """A year backfills in about four ranged runs instead of 365 tiny ones."""
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=max_partitions_per_run)
+def ingestion_backfill_policy() -> dg.BackfillPolicy:
+    """Raw tables backfill in ranged runs of BACKFILL_CHUNK_DAYS days."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_CHUNK_DAYS)
+
+
+def partition_range_tags(first: date, last: date) -> dict[str, str]:
+    """Tags that make one run cover the daily partitions first..last (inclusive)."""
+    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
 
 
 def partition_window(context: dg.AssetExecutionContext) -> Window:

@@ -2,47 +2,60 @@
 
 from __future__ import annotations
 
-import uuid
+from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr, SecretStr
 
 from cascade.settings import Settings
 
-# Settings handed over by the process that built the definitions (the CLI, tests), by key:
-# Dagster rebuilds resources from their config, and a Settings object (with its secrets) must
-# never become run config, which Dagster stores and shows.
-_HANDED_OVER: dict[str, Settings] = {}
-
-
-def hand_over(settings: Settings) -> str:
-    """Register `settings` for resources of this process; returns the key to configure."""
-    key = uuid.uuid4().hex
-    _HANDED_OVER[key] = settings
-    return key
-
 
 class CascadeResource(dg.ConfigurableResource):
-    """Settings for the assets: read from CASCADE_* when a run starts, never at import time.
+    """Settings for the assets, built when a run starts: CASCADE_* from the environment (and
+    `.env`), then `overrides` on top. Nothing is read at import or definition time.
 
-    `nightscout_url` and `subject_id` override the environment (e.g. to point a run at the
-    demo server); `settings_key` selects Settings handed over in this process (see
-    `hand_over`), and is ignored in a process that does not hold them (the environment is used).
+    Runs launched from the UI or `dagster dev` use the environment alone. In-process runs
+    (`cascade run`, tests) pass what differs from it as `overrides` (see `from_settings`).
+    `echo_dbt` re-prints dbt's log lines on stdout (the UI's compute logs); `cascade run`
+    turns it off unless `--verbose`, dbt's own log file under CASCADE_HOME/dbt has them anyway.
     """
 
-    nightscout_url: str | None = None
-    subject_id: str | None = None
-    settings_key: str | None = None
+    overrides: dict[str, Any] = {}
+    echo_dbt: bool = True
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **values: Any) -> CascadeResource:
+        """A resource that rebuilds `settings`: only fields that differ from the environment's
+        Settings become overrides, so secrets read from the environment stay out of the run's
+        config (which Dagster stores); secrets set in code (tests) are passed as they are."""
+        try:
+            environment = Settings()
+        except ValueError:
+            environment = None
+        overrides = {
+            name: _plain(value)
+            for name in type(settings).model_fields
+            if (value := getattr(settings, name)) is not None
+            and (environment is None or _plain(value) != _plain(getattr(environment, name)))
+        }
+        overrides |= {k: v for k, v in values.pop("overrides", {}).items() if v is not None}
+        return cls(overrides=overrides, **values)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._settings = Settings(**self.overrides)
 
     def settings(self) -> Settings:
-        overrides = {
-            key: value
-            for key, value in (
-                ("nightscout_url", self.nightscout_url),
-                ("subject_id", self.subject_id),
-            )
-            if value
-        }
-        explicit = _HANDED_OVER.get(self.settings_key or "")
-        if explicit is not None:
-            return explicit.model_copy(update=overrides)
-        return Settings(**overrides)
+        """The run's Settings (built once per run, when the resource is set up)."""
+        if self._settings is None:
+            self._settings = Settings(**self.overrides)
+        return self._settings
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able form of a Settings value (secrets in clear, paths and dates as text)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

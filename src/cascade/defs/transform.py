@@ -1,30 +1,38 @@
-"""dbt assets: bronze → silver → gold, partitioned like the raw tables they read."""
+"""dbt assets: bronze → silver → gold as two multi-assets over one manifest.
 
-import json
-import sys
-import tempfile
+Incremental models (window_replace by local day) are partitioned like the raw tables they
+read; table models (profiles, dimensions, whole-period marts) are rebuilt whole by every run,
+so they carry no partitions. Both run dbt through `cascade.transform`, exactly as
+`cascade transform` does; dbt's tests become asset checks, and `dbt build` skips whatever sits
+downstream of a failing test.
+"""
+
 from collections.abc import Mapping
-from functools import cache
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from cascade.defs.partitions import LAKE_POOL, local_dates, partition_window
+from cascade.defs.partitions import (
+    LAKE_POOL,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    local_dates,
+    partition_window,
+)
 from cascade.defs.resources import CascadeResource
-from cascade.lake.extensions import ensure_installed
-from cascade.lake.lock import transform_lock
 from cascade.transform import (
-    DBT_QUIET_ENV,
-    PROJECT_DIR,
-    dbt_env,
-    dbt_vars,
-    patched_environ,
+    dbt_args,
+    dbt_project,
+    dbt_session,
+    dbt_work_dir,
     record_build,
+    unit_tests_without_input,
 )
 
 LAYERS = ("bronze", "silver", "gold")
+INCREMENTAL_SELECTOR = "config.materialized:incremental"
 
 
 class CascadeTranslator(DagsterDbtTranslator):
@@ -41,7 +49,7 @@ class CascadeTranslator(DagsterDbtTranslator):
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
-        # rebuild a partition once its upstream partitions received new data
+        # rebuild once upstream received new data (only the latest partition: see the hourly job)
         return dg.AutomationCondition.eager()
 
     @staticmethod
@@ -50,70 +58,54 @@ class CascadeTranslator(DagsterDbtTranslator):
         return folder if folder in LAYERS else props.get("config", {}).get("schema") or "dbt"
 
 
-def _manifest_is_stale(project: DbtProject) -> bool:
-    manifest = project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    sources = [PROJECT_DIR / "dbt_project.yml", *PROJECT_DIR.glob("*/**/*.*")]
-    return any(
-        path.stat().st_mtime > built
-        for path in sources
-        if "target" not in path.parts and "logs" not in path.parts
-    )
+def dbt_build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    cascade: CascadeResource,
+    start: date | None,
+    end: date | None,
+):
+    """`dbt build` of this step's selection; on success readers may see the new snapshot."""
+    settings = cascade.settings()
+    args = dbt_args(settings, start, end, exclude=unit_tests_without_input(settings))
+    with dbt_session(settings, echo=cascade.echo_dbt):
+        target = dbt_work_dir(settings) / "target"
+        yield from dbt.cli(args, context=context, target_path=target).stream()
+        record_build(settings, start, end)  # only reached when dbt succeeded
 
 
-@cache
-def dbt_project() -> DbtProject:
-    """The one DbtProject; its manifest is (re)built by `dbt parse` when missing or stale."""
-    project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
-    if _manifest_is_stale(project):
-        from dbt.cli.main import dbtRunner
-
-        args = ["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
-        with patched_environ(DBT_QUIET_ENV):
-            outcome = dbtRunner().invoke(args)
-        if not outcome.success:
-            raise RuntimeError(f"dbt parse failed in {PROJECT_DIR}: {outcome.exception}")
-    return project
-
-
-def dbt_resource() -> DbtCliResource:
-    """dbt from this environment's own bin directory, whatever PATH says."""
-    executable = Path(sys.executable).parent / "dbt"
-    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(executable))
+def run_range(context: dg.AssetExecutionContext) -> tuple[date | None, date | None]:
+    """The run's partition range as dbt's window, for a step without partitions of its own:
+    the same vars as the partitioned step, so dbt's partial parse carries over."""
+    tags = context.run.tags
+    if RANGE_START_TAG not in tags:
+        return None, None
+    first, last = (date.fromisoformat(tags[t]) for t in (RANGE_START_TAG, RANGE_END_TAG))
+    return first, date.fromordinal(last.toordinal() + 1)
 
 
 def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy):
-    """All dbt models as one multi-asset; dbt tests become asset checks."""
+    """The partitioned (incremental) and unpartitioned (table) dbt assets."""
     project = dbt_project()
-
-    @dbt_assets(
+    common = dict(
         manifest=project.manifest_path,
         project=project,
         dagster_dbt_translator=CascadeTranslator(),
+        pool=LAKE_POOL,
+    )
+
+    @dbt_assets(
+        name="dbt_daily",
+        select=INCREMENTAL_SELECTOR,
         partitions_def=partitions,
         backfill_policy=policy,
-        pool=LAKE_POOL,
-        name="cascade_dbt",
-        # unit tests check the SQL, not the data: `make test` runs them, scheduled runs need not
-        exclude="resource_type:unit_test",
+        **common,
     )
-    def cascade_dbt(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource
-    ):
-        settings = cascade.settings()
-        start, end = local_dates(partition_window(context))
-        ensure_installed()
-        args = ["build", "--vars", json.dumps(dbt_vars(settings, start, end))]
-        # dbt's artifacts go to a scratch folder: one per run would pile up in the project
-        with (
-            tempfile.TemporaryDirectory(prefix="cascade-dbt-") as target,
-            transform_lock(settings),
-            patched_environ(dbt_env(settings)),
-        ):
-            yield from dbt.cli(args, context=context, target_path=Path(target)).stream()
-            # only reached when dbt succeeded: readers may now see this build
-            record_build(settings, start, end)
+    def dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource):
+        yield from dbt_build(context, dbt, cascade, *local_dates(partition_window(context)))
 
-    return cascade_dbt
+    @dbt_assets(name="dbt_tables", exclude=INCREMENTAL_SELECTOR, **common)
+    def dbt_tables(context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource):
+        yield from dbt_build(context, dbt, cascade, *run_range(context))
+
+    return [dbt_daily, dbt_tables]
