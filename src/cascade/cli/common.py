@@ -157,10 +157,12 @@ MOMENT = Moment()
 
 
 def start_option(help: str, type: click.ParamType = DAY, required: bool = False):
+    """`--start`: a local day (or, with MOMENT, an ISO datetime)."""
     return click.option("--start", type=type, required=required, help=help)
 
 
 def end_option(help: str = "Day after the last (exclusive).", type=DAY, required: bool = False):
+    """`--end`: exclusive everywhere, the day after the last."""
     return click.option("--end", type=type, required=required, help=help)
 
 
