@@ -36,7 +36,9 @@ def build_definitions(
     partitions = daily_partitions(settings)
     # policy: raw tables backfill in ranged runs, dbt's models in one run over the range
     # (cascade.defs.runners.run_backfill does the same); a job holding both uses the ranged one
-    warnings.filterwarnings("ignore", message=r".*materializes assets with varying BackfillPolicies")
+    warnings.filterwarnings(
+        "ignore", message=r".*materializes assets with varying BackfillPolicies"
+    )
     assets = [
         *build_ingestion_assets(partitions, ingestion_backfill_policy()),
         *build_dbt_assets(partitions, dg.BackfillPolicy.single_run()),

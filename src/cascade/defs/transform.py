@@ -105,7 +105,9 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
         yield from dbt_build(context, dbt, cascade, *local_dates(partition_window(context)))
 
     @dbt_assets(name="dbt_tables", exclude=INCREMENTAL_SELECTOR, **common)
-    def dbt_tables(context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource):
+    def dbt_tables(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource
+    ):
         yield from dbt_build(context, dbt, cascade, *run_range(context))
 
     return [dbt_daily, dbt_tables]
