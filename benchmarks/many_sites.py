@@ -4,21 +4,24 @@ The demo server runs in its own process (`sites=N`, one person per path), as rea
 would. For each profile and span: register the sites from a CSV, load the span for all of
 them (`ingest_sites`, one dlt load), then refresh at once (each site from its mark minus the
 3 h look-back: the cost of an hourly refresh). Prints seconds, per-site seconds, rows and
-peak memory. Usage: `python benchmarks/many_sites.py [SITES] [DAYS ...]`.
+peak memory. Usage: `[PROFILES=local|scale] python benchmarks/many_sites.py [SITES] [DAYS ...]`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import BIN, free_port, peak_memory_mib, process, scale_settings  # noqa: E402
+from common import BIN, PG_ADMIN, free_port, peak_memory_mib, process  # noqa: E402
 
 from cascade.demo.server import people  # noqa: E402
 from cascade.ingest import ingest_sites  # noqa: E402
@@ -61,6 +64,44 @@ def run(settings: Settings, url: str, sites: int, days: int) -> None:
     print(f"{settings.profile:5} registering {sites} sites from CSV: {registered:.1f} s")
 
 
+@contextmanager
+def scale_lake(home: Path, s3_endpoint: str) -> Iterator[Settings]:
+    """A fresh PostgreSQL database and bucket on the shared moto server; dropped afterwards.
+    (Keys of 8+ characters: Settings refuses shorter secrets.)"""
+    import boto3
+    import psycopg2
+
+    name = f"cascade_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="bench-key-id",
+        aws_secret_access_key="bench-secret-key",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    try:
+        yield Settings(
+            home=home,
+            catalog_url=f"postgresql://postgres@127.0.0.1:5432/{name}",
+            data_path=f"s3://{bucket}/cascade",
+            s3_endpoint=s3_endpoint,
+            s3_use_ssl=False,
+            s3_access_key_id="bench-key-id",
+            s3_secret_access_key="bench-secret-key",
+            _env_file=None,
+        )
+    finally:
+        admin.cursor().execute(
+            f"select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}'"
+        )
+        admin.cursor().execute(f"drop database if exists {name}")
+        admin.close()
+
+
 def _secret(value: str):
     from pydantic import SecretStr
 
@@ -70,15 +111,17 @@ def _secret(value: str):
 def main() -> None:
     sites = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     spans = [int(d) for d in sys.argv[2:]] or [1, 14]
-    port = free_port()
-    with process(serve(port, sites), port):
+    profiles = [p for p in ("local", "scale") if p in os.environ.get("PROFILES", "local scale")]
+    port, s3_port = free_port(), free_port()
+    moto = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)]
+    with process(serve(port, sites), port), process(moto, s3_port):
         url = f"http://127.0.0.1:{port}"
-        for profile in ("local", "scale"):
+        for profile in profiles:
             for days in spans:
                 with tempfile.TemporaryDirectory() as tmp:
                     home = Path(tmp) / ".cascade"
                     lake = (
-                        scale_settings(home)
+                        scale_lake(home, f"http://127.0.0.1:{s3_port}")
                         if profile == "scale"
                         else nullcontext(Settings(home=home, _env_file=None))
                     )
