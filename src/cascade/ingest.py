@@ -491,37 +491,38 @@ def ingest_sites(
     marks move forward only after the load committed. A failed load (not a site) raises
     IngestError, with every site's status recorded as failed.
     """
-    from cascade.sites.fetch import fetch_sites, merged_stats, sites_source
+    from cascade.sites.fetch import SitesRun, merged_stats
     from cascade.sites.registry import RunRecord, record_runs
 
     started = time.perf_counter()
-    sites = select_sites(settings, names)
-    fetches = fetch_sites(settings, sites, now=now, collections=collections, window=window)
-    result = SitesResult(fetch_seconds=time.perf_counter() - started)
+    run = SitesRun(settings, select_sites(settings, names), now, collections, window)
+    result = SitesResult()
+    load_error = None
+    if run.sites:
+        try:
+            result.load = load_with_retries(settings, run.source, deadline_s=deadline_s)
+        except IngestError as exc:
+            load_error = exc
+    fetches = run.ordered()
+    result.fetch_seconds = run.fetch_seconds
     for fetch in fetches:
         result.sites.append(
             SiteStatus(
                 fetch.site.name,
                 fetch.site.subject_id,
-                "ok" if fetch.ok else "failed",
+                "ok" if fetch.ok and load_error is None else "failed",
                 dict(fetch.stats.fetched),
                 fetch.requests,
                 fetch.seconds,
-                fetch.error,
+                fetch.error or (str(load_error) if load_error else None),
             )
         )
-    good = [f for f in fetches if f.ok]
     stored = [f for f in fetches if f.site.stored]
-    try:
-        if good:
-            result.load = load_with_retries(
-                settings,
-                lambda stats: sites_source(good, collections),
-                deadline_s=deadline_s,
-            )
-    except IngestError as exc:
-        record_runs(settings, [RunRecord(f.site.name, "failed", error=str(exc)) for f in stored])
-        raise
+    if load_error is not None:
+        record_runs(
+            settings, [RunRecord(f.site.name, "failed", error=str(load_error)) for f in stored]
+        )
+        raise load_error
     record_runs(
         settings,
         [
@@ -531,6 +532,7 @@ def ingest_sites(
             for f in stored
         ],
     )
+    good = [f for f in fetches if f.ok]
     if result.load is not None:
         stats = merged_stats(good, FetchStats())
         result.load.fetched_by_collection = dict(stats.fetched)
@@ -538,6 +540,6 @@ def ingest_sites(
         result.load.bad_records = stats.bad_records
         result.load.duplicates = sum(stats.duplicates.values())
         result.load.fetch_seconds = result.fetch_seconds
-        result.load.load_seconds = result.load.seconds
+        result.load.load_seconds = max(0.0, result.load.seconds - result.fetch_seconds)
     result.seconds = time.perf_counter() - started
     return result

@@ -13,8 +13,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as day_time
@@ -152,6 +152,10 @@ def fetch_site(
     except NightscoutError as exc:
         fetch.error = f"site {site.name}: {_hint(site, str(exc))}"
         fetch.items = {}
+    except Exception as exc:  # noqa: BLE001 - one site's surprise must not stop the others
+        text = " ".join(str(exc).split())[:300]
+        fetch.error = f"site {site.name}: unexpected {type(exc).__name__}: {text}"
+        fetch.items = {}
     finally:
         if client is not None:
             fetch.requests = client.requests_made
@@ -178,26 +182,75 @@ def _fetch_collection(
     return items
 
 
-def fetch_sites(
-    settings: Settings,
-    sites: list[Site],
-    now: datetime | None = None,
-    collections: tuple[str, ...] = COLLECTIONS,
-    window: Window | None = None,
-    on_site: Callable[[SiteFetch], None] | None = None,
-) -> list[SiteFetch]:
-    """`fetch_site` for every site on a pool of CASCADE_FETCH_CONCURRENCY threads, in order."""
-    now = now or datetime.now(UTC)
-    workers = max(1, min(settings.fetch_concurrency, len(sites)))
+class SitesRun:
+    """The fetches of one ingest run, streamed into one dlt source as sites complete.
 
-    def one(site: Site) -> SiteFetch:
-        fetch = fetch_site(settings, site, now, collections, window)
-        if on_site:
-            on_site(fetch)
-        return fetch
+    At most twice CASCADE_FETCH_CONCURRENCY sites are in memory at once: a site's typed pages
+    go to dlt (which writes them to its load files) as soon as it is fetched and are dropped,
+    so a run's memory does not grow with the number of sites. `fetches` keeps every site's
+    outcome (marks, status, counts) by name; a retried load fetches again and replaces them.
+    """
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade-fetch") as pool:
-        return list(pool.map(one, sites))
+    def __init__(
+        self,
+        settings: Settings,
+        sites: list[Site],
+        now: datetime | None = None,
+        collections: tuple[str, ...] = COLLECTIONS,
+        window: Window | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sites = sites
+        self.now = now or datetime.now(UTC)
+        self.collections = collections
+        self.window = window
+        self.fetches: dict[str, SiteFetch] = {}
+        self.fetch_seconds = 0.0
+
+    def source(self, _stats: FetchStats | None = None):
+        """A fresh dlt source over every site (the `make_source` of `load_with_retries`)."""
+        self.fetches = {}
+        return sites_source(self._items(), self.collections)
+
+    def _items(self) -> Iterator:
+        started = time.perf_counter()
+        workers = max(1, min(self.settings.fetch_concurrency, len(self.sites)))
+        queue = iter(self.sites)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cascade-fetch") as pool:
+            pending = set()
+
+            def submit() -> None:
+                site = next(queue, None)
+                if site is not None:
+                    pending.add(
+                        pool.submit(
+                            fetch_site, self.settings, site, self.now, self.collections, self.window
+                        )
+                    )
+
+            for _ in range(2 * workers):
+                submit()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    pending.discard(future)
+                    submit()
+                    fetch = future.result()
+                    self.fetches[fetch.site.name] = fetch
+                    for collection, items in fetch.items.items():
+                        for item in items:
+                            yield _to_table(item, collection)
+                    fetch.items = {}
+        self.fetch_seconds = time.perf_counter() - started
+
+    def ordered(self) -> list[SiteFetch]:
+        """Every site's outcome, in the order the sites were given."""
+        return [self.fetches[s.name] for s in self.sites if s.name in self.fetches]
+
+
+def _to_table(item, collection: str):
+    # typed pages name their table here; quarantine rows arrive already marked
+    return dlt.mark.with_table_name(item, collection) if isinstance(item, pa.Table) else item
 
 
 def merged_stats(fetches: list[SiteFetch], into: FetchStats) -> FetchStats:
@@ -213,20 +266,12 @@ def merged_stats(fetches: list[SiteFetch], into: FetchStats) -> FetchStats:
 
 
 @dlt.source(name="nightscout", max_table_nesting=0)
-def sites_source(fetches: list[SiteFetch], collections: tuple[str, ...] = COLLECTIONS):
-    """One merge resource per collection over every successful site's typed pages."""
-
-    def items(collection: str):
-        for fetch in fetches:
-            if fetch.ok:
-                yield from fetch.items.get(collection, [])
-
-    return [
-        dlt.resource(
-            items(collection),
-            name=collection,
-            write_disposition={"disposition": "merge", "strategy": "upsert"},
-            primary_key=list(PRIMARY_KEY),
-        )
-        for collection in collections
-    ]
+def sites_source(items: Iterable, collections: tuple[str, ...] = COLLECTIONS):
+    """One merge resource dispatching every site's typed pages to their raw tables (one table
+    per collection, plus `quarantine`): all sites land in one merge per table."""
+    return dlt.resource(
+        items,
+        name="nightscout_sites",
+        write_disposition={"disposition": "merge", "strategy": "upsert"},
+        primary_key=list(PRIMARY_KEY),
+    )
