@@ -2,9 +2,9 @@
 
 Each site is fetched on a bounded thread pool (CASCADE_FETCH_CONCURRENCY) and its pages are
 typed into Arrow tables on that thread; a site that fails (wrong secret, site down) is left
-out with a one-line reason, the others carry on. The source then has one merge resource per
-collection holding every site's tables: one dlt load, one merge per raw table, however many
-sites the run covers.
+out with a one-line reason, the others carry on. Sites stream into one dlt source as they
+complete, its one merge resource dispatching each page to its raw table: one dlt load, one
+merge per raw table, however many sites the run covers.
 """
 
 from __future__ import annotations
