@@ -50,7 +50,9 @@ def load_settings() -> Settings:
 
 
 verbose_option = click.option(
-    "--verbose", is_flag=True, help="Print full detail (tracebacks, dlt's log) on stderr too."
+    "--verbose",
+    is_flag=True,
+    help="Full detail on stderr too: tracebacks, and the logs of dlt, Dagster, dbt.",
 )
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 from pathlib import Path
-from unittest import mock
 
 import click
 
@@ -52,25 +50,22 @@ def env(show_secrets: bool) -> None:
 
 
 def generate_docs(settings: Settings) -> Path:
-    """`dbt docs generate --static` on the lake; returns the folder holding the pages."""
-    from cascade.lake.extensions import ensure_installed
-    from cascade.transform import DBT_QUIET_ENV, dbt_args, dbt_env
+    """`dbt docs generate --static` on the lake, through cascade's one dbt path (the profile
+    environment, the lake's transform lock, dagster-dbt's resource); returns the pages' folder."""
+    from cascade.transform import dbt_args, dbt_resource, dbt_session
 
     if settings.profile == "local" and not settings.catalog_path.exists():
         raise CascadeError(
             f"no lake at {settings.catalog_path}: run `cascade run` or `cascade ingest` first, "
             "or set CASCADE_HOME to the folder that holds catalog.sqlite"
         )
-    # --quiet: dbt's lines go to its log file only; the command prints where the pages are
-    args = ["docs", *dbt_args(settings, command="generate"), "--static", "--quiet"]
+    args = ["docs", *dbt_args(settings, command="generate"), "--static"]
     target = Path(args[args.index("--target-path") + 1])
-    from dbt.cli.main import dbtRunner  # slow to import: only when dbt really runs
-
-    ensure_installed()
-    with mock.patch.dict(os.environ, {**DBT_QUIET_ENV, **dbt_env(settings)}):
-        result = dbtRunner().invoke(args)
-    if not result.success:
-        detail = " ".join(str(result.exception or "see the dbt log").split())
+    with dbt_session(settings):
+        invocation = dbt_resource().cli(args, raise_on_error=False)
+        invocation.wait()
+    if not invocation.is_successful():
+        detail = " ".join(str(invocation.get_error() or "see the dbt log").split())[:500]
         log = Path(args[args.index("--log-path") + 1]) / "dbt.log"
         raise CascadeError(settings.redact(f"dbt docs generate failed: {detail} (dbt log: {log})"))
     return target

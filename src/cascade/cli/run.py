@@ -126,7 +126,12 @@ def run(start, end, days: int, verbose: bool) -> None:
                 highlight=False,
             )
             result = run_pipeline(
-                settings, first, last, nightscout_url=url, subject_id=subject or None
+                settings,
+                first,
+                last,
+                nightscout_url=url,
+                subject_id=subject or None,
+                verbose=verbose,
             )
         print_pipeline_summary(result)
         if not result.success:
