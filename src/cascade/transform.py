@@ -177,7 +177,7 @@ def dbt_args(
     if select:
         args += ["--select", select]
     if exclude:
-        args += ["--exclude", *exclude]
+        args += ["--exclude", " ".join(exclude)]  # one value: dagster-dbt reads one per flag
     return args
 
 
