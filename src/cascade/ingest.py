@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import dlt
+import duckdb
 from dlt.common.configuration.specs import AwsCredentials
 from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
@@ -470,7 +471,7 @@ def _raw_marks(con, subject_id: str) -> dict[str, int | None]:
                 f"select max(date_ms) from {RAW_SCHEMA}.{collection} "
                 f"where subject_id = {quote(subject_id)}"
             ).fetchone()[0]
-        except Exception:  # noqa: BLE001 - no such table yet: nothing loaded
+        except duckdb.CatalogException:  # no such table yet: nothing loaded
             marks[collection] = None
     return marks
 
