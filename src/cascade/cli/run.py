@@ -66,8 +66,9 @@ def print_layer_counts(settings: Settings) -> None:
 def print_pipeline_summary(result) -> None:
     """Assets materialised with their rows, then checks passed and failed."""
     table = Table(title="materialized", title_justify="left")
-    for column in ("asset", "rows", "status"):
-        table.add_column(column)
+    table.add_column("asset")
+    table.add_column("rows", justify="right")
+    table.add_column("status")
     for key, meta in result.materialized.items():
         rows = meta.get("rows_fetched", meta.get("rows_affected", ""))
         table.add_row(key, f"{rows:,}" if isinstance(rows, int) else "", meta.get("status", "ok"))
