@@ -72,7 +72,7 @@ def scale_settings(home: Path) -> Iterator[Settings]:
             boto3.client(
                 "s3",
                 endpoint_url=endpoint,
-                aws_access_key_id="bench",
+                aws_access_key_id="bench-key-id",
                 aws_secret_access_key="bench-secret",
                 region_name="us-east-1",
             ).create_bucket(Bucket="lake")
@@ -82,7 +82,7 @@ def scale_settings(home: Path) -> Iterator[Settings]:
                 data_path="s3://lake/cascade",
                 s3_endpoint=endpoint,
                 s3_use_ssl=False,
-                s3_access_key_id="bench",
+                s3_access_key_id="bench-key-id",
                 s3_secret_access_key="bench-secret",
                 _env_file=None,
             )
