@@ -6,7 +6,8 @@ computes the same metrics from the CSV. Every metric of period `all` must agree 
 There is no deliberate difference: wear is iglu's active_percent formula (see mrt_period_summary).
 mrt_period_variability (every metric, iglu's function defaults) and mrt_period_episodes (every
 type and level of episode_calculation) must agree within 0.001, the marts' 4-decimal rounding
-being the only difference; MAGE is not computed yet (null, see _variability.yml). One lake, built once for the module, serves every comparison.
+being the only difference (MAGE included: iglu's moving-average algorithm, macros/mage.sql). One
+lake, built once for the module, serves every comparison.
 The lake holds entries only (no treatments, devicestatus or profile tables), which every model
 must survive.
 The file has no missing values and no duplicate timestamps (asserted); were there any, cascade
@@ -175,8 +176,6 @@ def iglu_variability(csv: Path) -> pandas.DataFrame:
 
 # Metrics whose documented difference from iglu exceeds PARITY_TOLERANCE (see _variability.yml).
 DOCUMENTED_TOLERANCE: dict[str, float] = {}
-# Not computed yet (_variability.yml, macros/mage.sql): the column is null, never another MAGE.
-NOT_COMPUTED = {"mage"}
 
 
 def test_period_variability_matches_iglu(lake: Settings, example_csv: Path):
@@ -185,9 +184,6 @@ def test_period_variability_matches_iglu(lake: Settings, example_csv: Path):
     assert sorted(ours.index) == sorted(expected.index)
     for subject, row in expected.iterrows():
         for metric, value in row.items():
-            if metric in NOT_COMPUTED:
-                assert pandas.isna(ours.loc[subject, metric]), f"{metric} is computed: test it"
-                continue
             tolerance = DOCUMENTED_TOLERANCE.get(metric, PARITY_TOLERANCE)
             assert ours.loc[subject, metric] == pytest.approx(value, abs=tolerance), (
                 f"{subject} {metric}: cascade {ours.loc[subject, metric]} vs iglu {value}"
