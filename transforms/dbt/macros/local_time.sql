@@ -1,7 +1,8 @@
 {#-
   Local time is the person's own (ARCHITECTURE.md): for each record, in this order,
     1. var timezone when var timezone_override is true (CASCADE_TIMEZONE_OVERRIDE),
-    2. the zone of the subject's Nightscout profile in force at the record's time
+    2. the zone a site was registered with (`cascade sites add --timezone`), else
+       the zone of the subject's Nightscout profile in force at the record's time
        (bronze.stg_profile_periods; zone names matched case-insensitively, `ETC/GMT+7`),
     3. the record's own utcOffset (minutes east of UTC) as a fixed offset,
     4. var timezone (CASCADE_TIMEZONE, default UTC).
@@ -35,13 +36,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Which rule gave the record's local time: override, profile, utc_offset or default. -#}
-{% macro zone_source(profile_zone, utc_offset='null') -%}
+{#- Which rule gave the record's local time: override, site, profile, utc_offset or default. -#}
+{% macro zone_source(profile_zone, utc_offset='null', origin="'profile'") -%}
     {%- if timezone_overridden() -%}
         'override'
     {%- else -%}
         case
-            when {{ profile_zone }} is not null then 'profile'
+            when {{ profile_zone }} is not null then {{ origin }}
             when {{ utc_offset }} is not null then 'utc_offset'
             else 'default'
         end

@@ -47,7 +47,7 @@ zoned as (
     select
         s.*,
         {{ record_zone('p.timezone', 's.utc_offset') }} as zone,
-        {{ zone_source('p.timezone', 's.utc_offset') }} as zone_source
+        {{ zone_source('p.timezone', 's.utc_offset', "coalesce(p.zone_origin, 'profile')") }} as zone_source
 
     from source as s
     {{ join_profile_in_force('date_ms') }}
