@@ -1,4 +1,7 @@
-"""dbt's `modules` context variable for sqlfluff's jinja templater (the macros use
-modules.datetime); lint only, dbt itself never reads this folder."""
+"""dbt's `modules` context variable for sqlfluff's jinja templater (macros use modules.datetime,
+modules.re); lint only, dbt itself never reads this folder."""
 
-from . import datetime  # noqa: F401 - read by the macros through the jinja context
+import itertools  # noqa: F401 - read by the macros through the jinja context
+import re  # noqa: F401
+
+from . import datetime  # noqa: F401
