@@ -116,24 +116,30 @@ def _plain(secret) -> str:
     return secret.get_secret_value() if secret is not None else ""
 
 
-def dbt_vars(settings: Settings, start: date | None = None, end: date | None = None) -> dict:
-    """The `--vars` of a run: the window (local dates, end exclusive) and the timezone."""
+def dbt_vars(settings: Settings) -> dict:
+    """The `--vars` of every run: the same for every window, so dbt reuses its manifest."""
+    return {"timezone": settings.timezone, "timezone_override": settings.timezone_override}
+
+
+def window_env(
+    start: date | None = None, end: date | None = None, subjects: Iterable[str] | None = None
+) -> dict[str, str]:
+    """The run's window for the models (macros/window.sql reads it while executing, not while
+    parsing: a new window never makes dbt parse the project again). Local dates, end exclusive;
+    `subjects`, the subjects whose raw data changed (staging rebuilds only theirs)."""
     if start is not None and end is not None and start >= end:
         raise ValueError(
             f"the window is empty: start {start} is not before end {end} (end is exclusive)"
         )
     return {
-        "timezone": settings.timezone,
-        "timezone_override": settings.timezone_override,
-        "start_date": start.isoformat() if start else None,
-        "end_date": end.isoformat() if end else None,
+        "CASCADE_WINDOW_START_DATE": start.isoformat() if start else "",
+        "CASCADE_WINDOW_END_DATE": end.isoformat() if end else "",
+        "CASCADE_WINDOW_SUBJECTS": ",".join(sorted(set(subjects or ()))),
     }
 
 
 def dbt_args(
     settings: Settings,
-    start: date | None = None,
-    end: date | None = None,
     full_refresh: bool = False,
     select: str | None = None,
     command: str = "build",
@@ -146,6 +152,7 @@ def dbt_args(
     next to the lake it ran on, never into the repository. Its stdout stays structured (JSON
     lines, dagster-dbt turns them into events); callers decide whether anyone sees them.
     Unit tests run in every build (both paths), except those whose raw table is missing.
+    The window is not an argument: dbt_session puts it in the environment (see window_env).
     """
     work = dbt_work_dir(settings)
     args = [
@@ -159,7 +166,7 @@ def dbt_args(
         "--log-path",
         str(work / "logs"),
         "--vars",
-        json.dumps(dbt_vars(settings, start, end), sort_keys=True),
+        json.dumps(dbt_vars(settings), sort_keys=True),
         # a test runs once every model it reads is built (or upstream of what is): a step of
         # dbt's table models never tests an incremental model another step has yet to build
         "--indirect-selection",
@@ -216,14 +223,18 @@ def dbt_resource() -> DbtCliResource:
 
 
 @contextmanager
-def dbt_session(settings: Settings, echo: bool = False) -> Iterator[None]:
+def dbt_session(
+    settings: Settings, echo: bool = False, window: Mapping[str, str] | None = None
+) -> Iterator[None]:
     """Around every dbt build: extensions installed, the lake's transform lock, dbt's profile
-    environment derived from `settings`, and dbt's stdout re-prints silenced unless `echo`.
+    environment derived from `settings`, the run's `window` (window_env; everything when
+    None), and dbt's stdout re-prints silenced unless `echo`.
 
     Inside the transform lock, so two builds of one lake never redirect stdout at once.
     """
     ensure_installed()
-    with transform_lock(settings), patched_environ({**DBT_QUIET_ENV, **dbt_env(settings)}):
+    environment = {**DBT_QUIET_ENV, **dbt_env(settings), **(window or window_env())}
+    with transform_lock(settings), patched_environ(environment):
         if echo:
             yield
             return
@@ -368,11 +379,13 @@ def run_transform(
     full_refresh: bool = False,
     select: str | None = None,
     on_event: Callable[[NodeEvent], None] | None = None,
+    subjects: Iterable[str] | None = None,
 ) -> TransformResult:
     """`dbt build` the bronze, silver and gold models (and their tests) on the lake.
 
     `start`/`end` are local dates (end exclusive) of the window the incremental models rebuild;
-    None on both sides rebuilds everything. `select` is a dbt selector (e.g. "gold"); `on_event`
+    None on both sides rebuilds everything; `subjects` limits staging to those whose raw data
+    changed (None: all). `select` is a dbt selector (e.g. "gold"); `on_event`
     gets a NodeEvent as each model or test finishes. A successful build of everything (no `select`) is
     recorded as the one readers see (`record_build`). dbt reads its profile from os.environ, which
     is patched for the call: do not run two transforms with different settings in one process at
@@ -383,13 +396,12 @@ def run_transform(
             f"no lake at {settings.catalog_path}: run `cascade ingest` first, "
             "or set CASCADE_HOME to the folder that holds catalog.sqlite"
         )
-    args = dbt_args(
-        settings, start, end, full_refresh, select, exclude=unit_tests_without_input(settings)
-    )
+    window = window_env(start, end, subjects)
+    args = dbt_args(settings, full_refresh, select, exclude=unit_tests_without_input(settings))
     outcome = TransformResult(window=(start, end), full_refresh=full_refresh)
     started = time.perf_counter()
     results = dbt_work_dir(settings) / "target" / "run_results.json"
-    with dbt_session(settings):
+    with dbt_session(settings, window=window):
         results.unlink(missing_ok=True)  # a failed parse writes none: never report the last run
         invocation = dbt_resource().cli(
             args,

@@ -19,9 +19,9 @@ from cascade.transform import (
     TransformResult,
     dbt_args,
     dbt_env,
-    dbt_vars,
     patched_environ,
     run_transform,
+    window_env,
 )
 
 PASSWORD = "pg-pass-word"
@@ -105,18 +105,17 @@ def test_profile_mirrors_the_python_attach():
     assert "CASCADE_DBT_TARGET" in profile["target"]
 
 
-def test_args_carry_the_window_and_point_at_the_project(tmp_path: Path):
+def test_args_point_at_the_project_and_stay_the_same_for_every_window(tmp_path: Path):
     settings = Settings(home=tmp_path, timezone="America/Chicago", _env_file=None)
 
-    args = dbt_args(settings, date(2024, 3, 1), date(2024, 3, 2), full_refresh=True, select="gold")
+    args = dbt_args(settings, full_refresh=True, select="gold")
 
     assert args[0] == "build"
     assert args[args.index("--project-dir") + 1] == str(PROJECT_DIR)
     assert args[args.index("--profiles-dir") + 1] == str(PROJECT_DIR)
     assert args[args.index("--target-path") + 1] == str(tmp_path.absolute() / "dbt" / "target")
+    # no window in --vars: a new window must not make dbt parse the project again
     assert json.loads(args[args.index("--vars") + 1]) == {
-        "start_date": "2024-03-01",
-        "end_date": "2024-03-02",
         "timezone": "America/Chicago",
         "timezone_override": False,
     }
@@ -124,16 +123,18 @@ def test_args_carry_the_window_and_point_at_the_project(tmp_path: Path):
     assert "--no-send-anonymous-usage-stats" in args
 
 
-def test_args_without_a_window_build_everything(tmp_path: Path):
+def test_the_window_reaches_the_models_through_the_environment():
+    assert window_env(date(2024, 3, 1), date(2024, 3, 2), ["b", "a", "a"]) == {
+        "CASCADE_WINDOW_START_DATE": "2024-03-01",
+        "CASCADE_WINDOW_END_DATE": "2024-03-02",
+        "CASCADE_WINDOW_SUBJECTS": "a,b",
+    }
+    assert set(window_env().values()) == {""}  # everything, every subject
+
+
+def test_args_without_options_build_everything(tmp_path: Path):
     args = dbt_args(Settings(home=tmp_path, _env_file=None))
 
-    variables = json.loads(args[args.index("--vars") + 1])
-    assert variables == {
-        "start_date": None,
-        "end_date": None,
-        "timezone": "UTC",
-        "timezone_override": False,
-    }
     assert "--full-refresh" not in args and "--select" not in args
 
 
@@ -145,10 +146,9 @@ def test_project_dir_is_the_repository_dbt_project():
 @pytest.mark.parametrize(
     ("start", "end"), [(date(2024, 3, 2), date(2024, 3, 1)), (date(2024, 3, 1), date(2024, 3, 1))]
 )
-def test_vars_reject_empty_windows(tmp_path, start, end):
-    settings = Settings(home=tmp_path, _env_file=None)
+def test_empty_windows_are_refused(start, end):
     with pytest.raises(ValueError, match="window is empty"):
-        dbt_vars(settings, start, end)
+        window_env(start, end)
 
 
 @pytest.mark.parametrize("timezone", ["Mars/Olympus", "UTC'; drop table x; --", ""])

@@ -29,6 +29,7 @@ from cascade.transform import (
     dbt_work_dir,
     record_build,
     unit_tests_without_input,
+    window_env,
 )
 
 LAYERS = ("bronze", "silver", "gold")
@@ -67,16 +68,16 @@ def dbt_build(
 ):
     """`dbt build` of this step's selection; on success readers may see the new snapshot."""
     settings = cascade.settings()
-    args = dbt_args(settings, start, end, exclude=unit_tests_without_input(settings))
-    with dbt_session(settings, echo=cascade.echo_dbt):
+    args = dbt_args(settings, exclude=unit_tests_without_input(settings))
+    with dbt_session(settings, echo=cascade.echo_dbt, window=window_env(start, end)):
         target = dbt_work_dir(settings) / "target"
         yield from dbt.cli(args, context=context, target_path=target).stream()
         record_build(settings, start, end)  # only reached when dbt succeeded
 
 
 def run_range(context: dg.AssetExecutionContext) -> tuple[date | None, date | None]:
-    """The run's partition range as dbt's window, for a step without partitions of its own:
-    the same vars as the partitioned step, so dbt's partial parse carries over."""
+    """The run's partition range as dbt's window, for a step without partitions of its own
+    (the table models' step rebuilds what the partitioned step's window changed)."""
     tags = context.run.tags
     if RANGE_START_TAG not in tags:
         return None, None
