@@ -1,0 +1,48 @@
+"""Raw and the facts are partitioned in DuckLake, so per-subject and per-month reads prune files."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from cascade.ingest import run_load
+from cascade.lake.connection import connect
+from cascade.lake.partitioning import PARTITION_KEYS, unpartitioned
+from cascade.sources.nightscout import FetchStats, nightscout_file
+from cascade.transform import run_transform
+from tests.integration.test_transform import demo_records
+
+
+def _load(settings, first: date, days: int, subject: str) -> None:
+    stats = FetchStats()
+    run_load(settings, nightscout_file(demo_records(first, days, subject), stats), stats)
+
+
+def test_tables_get_their_keys_and_new_files_follow_them(local_settings):
+    _load(local_settings, date(2024, 3, 1), 2, "alice")
+    run_transform(local_settings)
+    _load(local_settings, date(2024, 3, 3), 1, "bob")
+    run_transform(local_settings, date(2024, 3, 3), date(2024, 3, 4), subjects=["bob"])
+
+    with connect(local_settings, read_only=True) as con:
+        assert unpartitioned(con, local_settings, ("raw", "bronze", "silver")) == []
+        raw_files = [
+            row[0]
+            for row in con.execute(
+                "select data_file from ducklake_list_files('ducklake', 'entries', schema => 'raw')"
+            ).fetchall()
+        ]
+        fact_files = [
+            row[0]
+            for row in con.execute(
+                "select data_file from ducklake_list_files('ducklake', 'fct_glucose_readings', "
+                "schema => 'silver')"
+            ).fetchall()
+        ]
+        readings = con.execute(
+            "select subject_id, count(*) from ducklake.silver.fct_glucose_readings group by all"
+        ).fetchall()
+    # the first load created the table unpartitioned; the second wrote into subject buckets
+    assert any("bucket=" in path for path in raw_files)
+    assert any("bucket=" in path and "year=2024/month=3" in path for path in fact_files)
+    assert dict(readings).keys() == {"alice", "bob"}
+    assert ("raw", "entries") in PARTITION_KEYS
