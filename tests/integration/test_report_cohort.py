@@ -184,7 +184,7 @@ def test_cohort_page_ranks_everyone_with_the_marts_numbers(lake: Settings, tmp_p
             assert words[0].rstrip("%") == pct(row[column]), (column, words)
             change = row[f"change_{column}"]
             if change is None:
-                assert "no fortnight before" in cell["text"]
+                assert "none before" in cell["text"]
             elif abs(change) >= 0.05:
                 assert words[1] == ("▲" if change > 0 else "▼")
                 assert words[2] == f"{change:+.1f}"

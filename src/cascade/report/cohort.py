@@ -79,7 +79,7 @@ class Cell:
     @property
     def change_text(self) -> str:
         if self.change is None:
-            return "no fortnight before"
+            return "none before"
         return f"{self.change:+.1f}" if abs(self.change) >= STEADY else "0.0"
 
     @property
