@@ -1,0 +1,181 @@
+"""Capacity planning: the per-site cost of one run worker on PostgreSQL + S3, and K workers at once.
+
+For each site count N (default 20 and 50) on a fresh PostgreSQL catalog + moto S3 lake:
+register N demo people (`DemoServer(sites=N)` in its own process, one person per path),
+then, in ONE worker process (a fresh interpreter, as a Dagster run worker is):
+
+- initial load: `ingest_sites` over the last 14 days for all N (one dlt load);
+- hourly refresh: `ingest_sites` again (each site from its mark minus the 3 h look-back).
+
+Each prints seconds, seconds per site and the worker's peak RSS. Then, on a second fresh lake,
+K workers (default 3) at once, each loading a disjoint shard of the N sites (what K queued
+runs of the `lake_writers` pool do): wall seconds for the 14-day load and the refresh.
+
+docs/scale-out.md turns these into sites per worker per hour. The machine's load matters:
+run it on an idle machine for planning figures.
+
+Usage: `python benchmarks/scale_out.py [--days 14] [--workers 3] [N ...]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import BIN, free_port, peak_memory_mib, process  # noqa: E402
+from many_sites import scale_lake, serve  # noqa: E402
+
+from cascade.demo.server import people  # noqa: E402
+from cascade.ingest import ingest_sites  # noqa: E402
+from cascade.settings import Settings  # noqa: E402
+from cascade.sites import import_sites  # noqa: E402
+from cascade.sources.nightscout.helpers import Window  # noqa: E402
+
+KEY = "benchmark-subject-key"
+LAKE_FIELDS = (
+    "catalog_url",
+    "data_path",
+    "s3_endpoint",
+    "s3_use_ssl",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "home",
+)
+
+
+def _plain(value):
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The CASCADE_* environment a run worker of this lake gets (as from a Secret)."""
+    env = {**os.environ, "CASCADE_SUBJECT_KEY": KEY}
+    for name in LAKE_FIELDS:
+        env[f"CASCADE_{name.upper()}"] = str(_plain(getattr(settings, name)))
+    return env
+
+
+def register(settings: Settings, url: str, sites: int) -> float:
+    csv = settings.home / "sites.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    csv.write_text("name,url\n" + "".join(f"{p.slug},{url}/{p.slug}\n" for p in people(sites)))
+    started = time.perf_counter()
+    import_sites(settings.model_copy(update={"subject_key": _secret(KEY)}), csv)
+    return time.perf_counter() - started
+
+
+def _secret(value: str):
+    from pydantic import SecretStr
+
+    return SecretStr(value)
+
+
+def one_worker(days: int, names: list[str] | None) -> dict:
+    """In a fresh process: the 14-day load then the refresh of `names` (all if None)."""
+    settings = Settings(_env_file=None)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    load = ingest_sites(settings, names=names, window=Window(now - timedelta(days=days), now))
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    refresh = ingest_sites(settings, names=names)
+    refresh_s = time.perf_counter() - started
+    for result in (load, refresh):
+        assert not result.failed, [s.error for s in result.failed]
+    return {
+        "sites": len(load.sites),
+        "load_s": load_s,
+        "load_rows": load.load.fetched if load.load else 0,
+        "load_fetch_s": load.fetch_seconds,
+        "refresh_s": refresh_s,
+        "refresh_rows": refresh.load.fetched if refresh.load else 0,
+        "refresh_fetch_s": refresh.fetch_seconds,
+        "peak_mib": peak_memory_mib(),
+    }
+
+
+def spawn(settings: Settings, days: int, names: list[str] | None) -> subprocess.Popen:
+    args = [str(BIN / "python"), __file__, "--one", str(days)]
+    if names:
+        args += ["--names", ",".join(names)]
+    return subprocess.Popen(args, env=worker_env(settings), stdout=subprocess.PIPE, text=True)
+
+
+def collect(child: subprocess.Popen) -> dict:
+    out, _ = child.communicate(timeout=3600)
+    assert child.returncode == 0, f"worker failed ({child.returncode})"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sites", nargs="*", type=int, default=[20, 50])
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--names", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one is not None:
+        names = args.names.split(",") if args.names else None
+        print(json.dumps(one_worker(args.one, names)), flush=True)
+        return
+
+    port, s3_port = free_port(), free_port()
+    moto = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)]
+    endpoint = f"http://127.0.0.1:{s3_port}"
+    rows = []
+    with process(serve(port, max(args.sites)), port), process(moto, s3_port):
+        url = f"http://127.0.0.1:{port}"
+        for n in args.sites:
+            # one worker, all N sites
+            with tempfile.TemporaryDirectory() as tmp, scale_lake(
+                Path(tmp) / ".cascade", endpoint
+            ) as settings:
+                registered = register(settings, url, n)
+                one = collect(spawn(settings, args.days, None))
+            row = {"sites": n, "workers": 1, "register_s": registered, **one}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            # K workers at once, disjoint shards (K queued runs of the lake_writers pool)
+            k = args.workers
+            with tempfile.TemporaryDirectory() as tmp, scale_lake(
+                Path(tmp) / ".cascade", endpoint
+            ) as settings:
+                register(settings, url, n)
+                slugs = [p.slug for p in people(n)]
+                started = time.perf_counter()
+                children = [spawn(settings, args.days, slugs[i::k]) for i in range(k)]
+                parts = [collect(c) for c in children]
+                wall = time.perf_counter() - started
+            row = {
+                "sites": n,
+                "workers": k,
+                "wall_s": wall,
+                "load_s": max(p["load_s"] for p in parts),
+                "refresh_s": max(p["refresh_s"] for p in parts),
+                "peak_mib": max(p["peak_mib"] for p in parts),
+                "load_rows": sum(p["load_rows"] for p in parts),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print()
+    print("| sites | workers | 14-day load s | s/site | hourly refresh s | s/site | peak MiB/worker |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['sites']} | {r['workers']} | {r['load_s']:.1f} | {r['load_s'] / r['sites']:.2f} "
+            f"| {r['refresh_s']:.1f} | {r['refresh_s'] / r['sites']:.3f} | {r['peak_mib']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
