@@ -137,9 +137,10 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         for n in args.sites:
             # one worker, all N sites
-            with tempfile.TemporaryDirectory() as tmp, scale_lake(
-                Path(tmp) / ".cascade", endpoint
-            ) as settings:
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                scale_lake(Path(tmp) / ".cascade", endpoint) as settings,
+            ):
                 registered = register(settings, url, n)
                 one = collect(spawn(settings, args.days, None))
             row = {"sites": n, "workers": 1, "register_s": registered, **one}
@@ -147,9 +148,10 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             # K workers at once, disjoint shards (K queued runs of the lake_writers pool)
             k = args.workers
-            with tempfile.TemporaryDirectory() as tmp, scale_lake(
-                Path(tmp) / ".cascade", endpoint
-            ) as settings:
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                scale_lake(Path(tmp) / ".cascade", endpoint) as settings,
+            ):
                 register(settings, url, n)
                 slugs = [p.slug for p in people(n)]
                 started = time.perf_counter()
@@ -168,7 +170,9 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print()
-    print("| sites | workers | 14-day load s | s/site | hourly refresh s | s/site | peak MiB/worker |")
+    print(
+        "| sites | workers | 14-day load s | s/site | hourly refresh s | s/site | peak MiB/worker |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
