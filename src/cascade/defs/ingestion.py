@@ -1,10 +1,18 @@
-"""Ingestion assets: Nightscout → dlt → <lake>.raw, one daily partition (or a range) per run."""
+"""Ingestion assets: Nightscout → dlt → <lake>.raw.
+
+The one-site shortcut (CASCADE_NIGHTSCOUT_URL) ingests by daily partition (or a range) per
+run; registered sites are the partitions of `raw/nightscout_sites`, all fetched in one run
+and one dlt load from their own high-water marks (see README, "Dagster").
+"""
 
 import dagster as dg
 
-from cascade.defs.partitions import LAKE_POOL, partition_window
+from cascade.defs.partitions import LAKE_POOL, SITES, partition_window
 from cascade.defs.resources import CascadeResource
-from cascade.ingest import IngestResult, ingest_site
+from cascade.ingest import RAW_SCHEMA, IngestResult, SitesResult, ingest_site, ingest_sites
+from cascade.lake.connection import connect, quote
+from cascade.settings import Settings
+from cascade.sites import list_sites
 from cascade.sources.nightscout.helpers import Window
 
 PARTITIONED = ("entries", "treatments", "devicestatus")
@@ -77,4 +85,100 @@ def build_ingestion_assets(partitions: dg.PartitionsDefinition, policy: dg.Backf
         context.log.info(result.describe())
         return next(materializations(result, ("profile",)))
 
-    return [nightscout_raw, nightscout_profile]
+    return [nightscout_raw, nightscout_profile, nightscout_sites]
+
+
+SITES_KEY = raw_key("nightscout_sites")
+
+
+def site_days(settings: Settings, load_id: str | None) -> dict[str, tuple[str, str]]:
+    """Per subject, the first and last local day (CASCADE_TIMEZONE) of the rows one load wrote."""
+    if load_id is None:
+        return {}
+    zone = quote(settings.timezone)
+    local = f"(make_timestamp(date_ms * 1000) at time zone 'UTC' at time zone {zone})::date"
+    with connect(settings, read_only=True) as con:
+        tables = {
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables "
+                f"where table_catalog = {quote(settings.lake_alias)} "
+                f"and table_schema = {quote(RAW_SCHEMA)}"
+            ).fetchall()
+        }
+        parts = " union all ".join(
+            f"select subject_id, date_ms from {RAW_SCHEMA}.{c} "
+            f"where _dlt_load_id = {quote(load_id)}"
+            for c in PARTITIONED
+            if c in tables
+        )
+        if not parts:
+            return {}
+        rows = con.execute(
+            f"select subject_id, min({local})::varchar, max({local})::varchar "
+            f"from ({parts}) where date_ms is not null group by all"
+        ).fetchall()
+    return {subject: (first, last) for subject, first, last in rows}
+
+
+def report_sites(context: dg.AssetExecutionContext, settings: Settings, result: SitesResult):
+    """One materialization per site that loaded, one observation per site that failed (with its
+    error); then the step fails naming them, so Dagster marks exactly those partitions failed."""
+    load = result.load
+    days = site_days(settings, load.load_id if load else None)
+    for site in result.sites:
+        metadata = {
+            "status": site.status,
+            "subject_id": site.subject_id,
+            "rows_fetched": sum(site.fetched.values()),
+            **{f"rows_{c}": n for c, n in site.fetched.items()},
+            "requests": site.requests,
+            "seconds": dg.FloatMetadataValue(round(site.seconds, 2)),
+        }
+        if site.status != "ok":
+            metadata["error"] = site.error or "unknown error"
+            context.log_event(
+                dg.AssetObservation(SITES_KEY, partition=site.name, metadata=metadata)
+            )
+            continue
+        first, last = days.get(site.subject_id, (None, None))
+        if load is not None:
+            metadata |= {"load_id": load.load_id, "ducklake_snapshot_id": load.snapshot_id}
+        if first:
+            metadata |= {"first_day": first, "last_day": last}
+        context.log_event(
+            dg.AssetMaterialization(SITES_KEY, partition=site.name, metadata=metadata)
+        )
+    if result.failed:
+        raise dg.Failure(
+            f"{len(result.failed)} of {len(result.sites)} sites failed (the others loaded): "
+            + "; ".join(s.error or s.name for s in result.failed),
+            metadata={s.name: s.error or "unknown error" for s in result.failed},
+        )
+
+
+@dg.asset(
+    key=SITES_KEY,
+    group_name="raw",
+    kinds=KINDS,
+    partitions_def=SITES,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
+    pool=LAKE_POOL,
+    description="Each registered site's share of raw.entries/treatments/devicestatus/profile: "
+    "one partition per site, all sites of a run fetched from their marks into ONE dlt load",
+)
+def nightscout_sites(context: dg.AssetExecutionContext, cascade: CascadeResource):
+    settings = cascade.settings()
+    active = {site.name for site in list_sites(settings)}
+    names = [name for name in context.partition_keys if name in active]
+    if len(names) < len(context.partition_keys):
+        # removed from the registry since the sensor last synced the partitions
+        gone = sorted(set(context.partition_keys) - active)
+        context.log.warning(f"not ingesting removed sites: {', '.join(gone)}")
+    if not names:
+        return
+    context.log.info(f"ingesting {len(names)} sites in one load")
+    result = ingest_sites(settings, names=names)
+    context.log.info(result.describe())
+    report_sites(context, settings, result)

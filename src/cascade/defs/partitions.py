@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -48,3 +49,31 @@ def local_dates(window: Window) -> tuple[date, date]:
 def pool_limit(settings: Settings) -> int:
     """Lake writers allowed at once: one on the local (SQLite) profile, more on PostgreSQL."""
     return 1 if settings.profile == "local" else settings.lake_writers
+
+
+# Registered sites as Dagster partitions, kept in sync with `ops.sites` by a sensor. Raw
+# ingestion of many sites is partitioned by site alone (its window comes from each site's
+# high-water mark), dbt by day alone: 1,000 sites and 3 years stay ~1,000 + ~1,100 keys.
+SITES = dg.DynamicPartitionsDefinition(name="sites")
+
+
+def site_partition_changes(registered: list[str], existing: list[str]) -> tuple[list, list]:
+    """(keys to add, keys to delete) that make the `sites` partitions the active sites."""
+    wanted, present = set(registered), set(existing)
+    return [k for k in registered if k not in present], [k for k in existing if k not in wanted]
+
+
+def sites_range_tags(keys: list[str]) -> dict[str, str]:
+    """Tags of one run over every site partition (dynamic keys keep their insertion order)."""
+    return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
+
+
+def touched_range(days: list[tuple[str, str]], settings: Settings) -> tuple[date, date] | None:
+    """The daily partitions covering every (first, last) day a site load touched, widened by
+    a day each side (a site's own zone may differ from CASCADE_TIMEZONE), within the partitions."""
+    if not days:
+        return None
+    first = min(date.fromisoformat(a) for a, _ in days) - timedelta(days=1)
+    last = max(date.fromisoformat(b) for _, b in days) + timedelta(days=1)
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    return max(first, date.fromisoformat(settings.start_date)), min(last, today)

@@ -22,8 +22,15 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from cascade.defs.jobs import INGEST_JOB, PIPELINE_JOB, REFINE_JOB
-from cascade.defs.partitions import BACKFILL_CHUNK_DAYS, partition_range_tags, pool_limit
+from cascade.defs.jobs import INGEST_JOB, PIPELINE_JOB, REFINE_JOB, SITES_DBT_JOB, SITES_JOB
+from cascade.defs.partitions import (
+    BACKFILL_CHUNK_DAYS,
+    SITES,
+    partition_range_tags,
+    pool_limit,
+    sites_range_tags,
+    touched_range,
+)
 from cascade.defs.resources import CascadeResource
 from cascade.settings import Settings
 from cascade.transform import prepare_dbt_project
@@ -32,6 +39,7 @@ __all__ = [
     "BackfillReport",
     "PipelineResult",
     "RunSummary",
+    "SitesRunReport",
     "chunks",
     "dagster_dev_command",
     "dev",
@@ -42,6 +50,8 @@ __all__ = [
     "root_cause",
     "run_backfill",
     "run_pipeline",
+    "run_sites",
+    "sync_site_partitions",
 ]
 
 
@@ -334,3 +344,82 @@ def dev(settings: Settings, port: int | None = None) -> int:
             return subprocess.call(argv, env=env)
         except KeyboardInterrupt:
             return 130
+
+
+def sync_site_partitions(settings: Settings, instance: dg.DagsterInstance) -> list[str]:
+    """Apply what the `sites_partitions` sensor would request now; returns the site keys."""
+    from cascade.defs.sensors import site_partition_requests
+
+    for request in site_partition_requests(settings, instance):
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(SITES.name, list(request.partition_keys))
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(SITES.name, key)
+    return list(SITES.get_partition_keys(dynamic_partitions_store=instance))
+
+
+@dataclass
+class SitesRunReport:
+    """One refresh of every site: the ingest run (per site status) and the dbt run after it."""
+
+    ingest: PipelineResult
+    dbt: PipelineResult | None
+    days: tuple[date, date] | None
+    sites: dict[str, dict] = field(default_factory=dict)
+
+
+def run_sites(
+    settings: Settings, instance: dg.DagsterInstance | None = None, verbose: bool = False
+) -> SitesRunReport | None:
+    """What the daemon does hourly, in-process: sync the `sites` partitions with the registry,
+    one run of the sites job over all of them (one dlt load), then one run of dbt over the
+    local days it touched. None when no site is registered. A site that fails fails its own
+    partition (and the ingest run); the others load and reach gold."""
+    from cascade.definitions import build_definitions
+    from cascade.defs.sensors import touched_days
+
+    _prepare_dbt_once()
+    own_instance = instance is None
+    instance = instance or persistent_instance(settings)
+    resource = CascadeResource.from_settings(settings, echo_dbt=verbose)
+    definitions = build_definitions(settings, resource)
+    level = "DEBUG" if verbose else "WARNING"
+    config = {"loggers": {"console": {"config": {"log_level": level}}}}
+    try:
+        keys = sync_site_partitions(settings, instance)
+        if not keys:
+            return None
+        started = time.perf_counter()
+        outcome = definitions.resolve_job_def(SITES_JOB).execute_in_process(
+            instance=instance, tags=sites_range_tags(keys), run_config=config, raise_on_error=False
+        )
+        ingest = _collect(outcome)
+        ingest.seconds = time.perf_counter() - started
+        report = SitesRunReport(ingest, None, None, _site_events(instance, outcome.run_id))
+        report.days = touched_range(touched_days(instance, outcome.run_id), settings)
+        if report.days is not None:
+            report.dbt = run_pipeline(
+                settings,
+                *report.days,
+                job=SITES_DBT_JOB,
+                instance=instance,
+                verbose=verbose,
+                prepare_dbt=False,
+            )
+        return report
+    finally:
+        if own_instance:
+            instance.dispose()
+
+
+def _site_events(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
+    """Per site: the metadata of its materialization (loaded) or observation (failed)."""
+    sites = {}
+    for entry in instance.all_logs(run_id):
+        record = entry.asset_materialization or entry.asset_observation
+        if record is not None and record.partition:
+            sites[record.partition] = {
+                name: getattr(value, "value", value) for name, value in record.metadata.items()
+            }
+    return sites

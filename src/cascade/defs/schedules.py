@@ -1,16 +1,17 @@
-"""Schedules: the hourly raw-to-gold run and the weekly lake maintenance."""
+"""Schedules: the hourly raw-to-gold run (the one-site shortcut), the hourly run of every
+registered site, and the weekly lake maintenance."""
 
 from datetime import timedelta
 
 import dagster as dg
 
-from cascade.defs.jobs import hourly
+from cascade.defs.jobs import hourly, sites
 from cascade.defs.maintenance import lake_maintenance
-from cascade.defs.partitions import partition_range_tags
+from cascade.defs.partitions import SITES, partition_range_tags, sites_range_tags
 
 
 def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
-    """Both schedules, on the subject's clock."""
+    """The schedules, on the subject's clock."""
 
     @dg.schedule(job=hourly, cron_schedule="7 * * * *", execution_timezone=timezone)
     def hourly_ingest(context: dg.ScheduleEvaluationContext):
@@ -26,7 +27,19 @@ def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
             tags=partition_range_tags(yesterday, today),
         )
 
+    @dg.schedule(job=sites, cron_schedule="7 * * * *", execution_timezone=timezone)
+    def hourly_sites(context: dg.ScheduleEvaluationContext):
+        """Every hour: every registered site, each from its own high-water mark, in one run
+        and one dlt load; `dbt_after_sites` then rebuilds the days that run touched."""
+        keys = SITES.get_partition_keys(dynamic_partitions_store=context.instance)
+        if not keys:
+            return dg.SkipReason("no sites registered (cascade sites add)")
+        return dg.RunRequest(
+            run_key=f"sites@{context.scheduled_execution_time:%Y%m%d%H}",
+            tags=sites_range_tags(keys),
+        )
+
     weekly_maintenance = dg.ScheduleDefinition(
         job=lake_maintenance, cron_schedule="30 3 * * 0", execution_timezone=timezone
     )
-    return [hourly_ingest, weekly_maintenance]
+    return [hourly_ingest, hourly_sites, weekly_maintenance]
