@@ -356,11 +356,11 @@ def record_build(settings: Settings, start: date | None = None, end: date | None
     this snapshot (`connect_at_build`) so they never see silver ahead of gold mid-build.
     """
     from cascade.lake.connection import BUILDS_TABLE, connect
-    from cascade.lake.partitioning import ensure_partitioning
+    from cascade.lake.layout import ensure_layout
 
     with connect(settings) as con:
         alias = settings.lake_alias
-        ensure_partitioning(con, settings, ("bronze", "silver"))  # a no-op once keys are set
+        ensure_layout(con, settings, ("bronze", "silver"))  # a no-op once keys are set
         snapshot = con.execute(
             f"select max(snapshot_id) from ducklake_snapshots('{alias}')"
         ).fetchone()[0]

@@ -1,4 +1,5 @@
-"""Raw and the facts are partitioned in DuckLake, so per-subject and per-month reads prune files."""
+"""The lake's layout: raw and the facts partitioned (per-subject and per-month reads prune files),
+and small writes inlined in the catalog until `cascade maintain` flushes them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import date
 
 from cascade.ingest import run_load
 from cascade.lake.connection import connect
-from cascade.lake.partitioning import PARTITION_KEYS, unpartitioned
+from cascade.lake.maintenance import run_maintenance
+from cascade.lake.layout import INLINE_ROWS, PARTITION_KEYS, inlining_set, unpartitioned
 from cascade.sources.nightscout import FetchStats, nightscout_file
 from cascade.transform import run_transform
 from tests.integration.test_transform import demo_records
@@ -22,9 +24,16 @@ def test_tables_get_their_keys_and_new_files_follow_them(local_settings):
     run_transform(local_settings)
     _load(local_settings, date(2024, 3, 3), 1, "bob")
     run_transform(local_settings, date(2024, 3, 3), date(2024, 3, 4), subjects=["bob"])
+    with connect(local_settings, read_only=True) as con:
+        before_flush = con.execute(
+            "select count(*) from ducklake_list_files('ducklake', 'fct_glucose_readings', "
+            "schema => 'silver')"
+        ).fetchone()[0]
+    run_maintenance(local_settings)  # flushes inlined rows into (partitioned) files
 
     with connect(local_settings, read_only=True) as con:
         assert unpartitioned(con, local_settings, ("raw", "bronze", "silver")) == []
+        assert inlining_set(con, local_settings)
         raw_files = [
             row[0]
             for row in con.execute(
@@ -41,8 +50,11 @@ def test_tables_get_their_keys_and_new_files_follow_them(local_settings):
         readings = con.execute(
             "select subject_id, count(*) from ducklake.silver.fct_glucose_readings group by all"
         ).fetchall()
-    # the first load created the table unpartitioned; the second wrote into subject buckets
+    # the first load created the table unpartitioned, the second wrote into a subject bucket
     assert any("bucket=" in path for path in raw_files)
+    # bob's one-day rebuild of the fact stayed in the catalog (inlined) until maintenance
+    # flushed it into a subject/month partition
+    assert len(fact_files) > before_flush
     assert any("bucket=" in path and "year=2024/month=3" in path for path in fact_files)
     assert dict(readings).keys() == {"alice", "bob"}
-    assert ("raw", "entries") in PARTITION_KEYS
+    assert ("raw", "entries") in PARTITION_KEYS and INLINE_ROWS >= 288  # a day of one subject

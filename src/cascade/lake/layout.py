@@ -1,11 +1,16 @@
-"""DuckLake partition keys of cascade's big tables, so per-subject and per-month reads prune files.
+"""The lake's physical layout: partition keys of the big tables and data inlining of small writes.
 
+Partitions: per-subject and per-month reads prune files.
 A subject's rows hash into one of SUBJECT_BUCKETS buckets (DuckLake's `bucket` transform): a
 query for one subject reads about 1/16 of the files, while a load of a thousand sites still
 writes at most 16 files per table, not one per subject. Facts are also split by year and month
 of their local date. Keys apply to data written after they are set (DuckLake keeps older files
 as they are; `cascade maintain` merges within partitions), so they are set once, as soon as a
 table exists: raw tables after dlt created them, facts after dbt did.
+
+Inlining: a write of at most INLINE_ROWS rows (an hourly refresh of a site, a day's window of a
+mart) goes into the catalog instead of a Parquet file of its own, so hourly loads do not litter
+the store with tiny files; `cascade maintain` flushes inlined rows into files.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import duckdb
 from cascade.lake.connection import metadata_prefix, quote
 from cascade.settings import Settings
 
+INLINE_ROWS = 1000
 SUBJECT_BUCKETS = 16
 BY_SUBJECT = (f"bucket({SUBJECT_BUCKETS}, subject_id)",)
 BY_SUBJECT_AND_MONTH = (*BY_SUBJECT, "year(local_date)", "month(local_date)")
@@ -62,4 +68,31 @@ def ensure_partitioning(
             f"alter table {settings.lake_alias}.{schema}.{table} set partitioned by ({keys})"
         )
         changed.append(f"{schema}.{table}")
+    return changed
+
+
+def inlining_set(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
+    """Whether the lake's data inlining limit (a catalog-wide option) is INLINE_ROWS."""
+    current = con.execute(
+        "select value from ducklake_options(?) where option_name = 'data_inlining_row_limit'",
+        [settings.lake_alias],
+    ).fetchone()
+    return current is not None and current[0] == str(INLINE_ROWS)
+
+
+def layout_pending(con: duckdb.DuckDBPyConnection, settings: Settings, layers: tuple[str, ...]):
+    """Whether ensure_layout has anything to do (two metadata reads; no write, no lock)."""
+    return bool(unpartitioned(con, settings, layers)) or not inlining_set(con, settings)
+
+
+def ensure_layout(
+    con: duckdb.DuckDBPyConnection, settings: Settings, layers: tuple[str, ...]
+) -> list[str]:
+    """Partition keys on `layers`' new tables and the lake's inlining limit; what was changed."""
+    changed = ensure_partitioning(con, settings, layers)
+    if not inlining_set(con, settings):
+        con.execute(
+            f"call {settings.lake_alias}.set_option('data_inlining_row_limit', {INLINE_ROWS})"
+        )
+        changed.append("data_inlining_row_limit")
     return changed
