@@ -25,7 +25,6 @@ from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
 from cascade.lake.connection import connect, metadata_prefix, quote, session_statements
-from cascade.lake.layout import ensure_layout, layout_pending
 from cascade.lake.lock import merge_lock, writer_lock
 from cascade.settings import Settings
 from cascade.sources.files import load_file
@@ -297,9 +296,6 @@ def run_load(
         finally:
             con.execute(f"drop schema if exists {RAW_SCHEMA}_staging_{run_tag} cascade")
         result = _measure(con, settings, before, load_id, tables) if load_id else IngestResult()
-        if load_id and layout_pending(con, settings, (RAW_SCHEMA,)):
-            with merge_lock(settings):  # once per table: dlt has just created it
-                ensure_layout(con, settings, (RAW_SCHEMA,))
     result.dlt_seconds = steps
     result.fetched_by_collection = dict(stats.fetched)
     result.bad_by_collection = {

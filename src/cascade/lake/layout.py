@@ -1,12 +1,15 @@
 """The lake's physical layout: partition keys of the big tables and data inlining of small writes.
 
-Partitions: per-subject and per-month reads prune files.
+Partitions: per-subject and per-month reads of bronze and silver prune files. Raw is not
+partitioned: dlt's merge into a DuckLake table partitioned by bucket(subject_id) kept the old
+rows beside the new ones (DuckDB 1.5.5; a re-run doubled raw), so raw stays one layout and
+bronze, which every reader goes through, carries the keys.
 A subject's rows hash into one of SUBJECT_BUCKETS buckets (DuckLake's `bucket` transform): a
 query for one subject reads about 1/16 of the files, while a load of a thousand sites still
 writes at most 16 files per table, not one per subject. Facts are also split by year and month
 of their local date. Keys apply to data written after they are set (DuckLake keeps older files
 as they are; `cascade maintain` merges within partitions), so they are set once, as soon as a
-table exists: raw tables after dlt created them, facts after dbt did.
+table exists: after the dbt build that created it.
 
 Inlining: a write of at most INLINE_ROWS rows (an hourly refresh of a site, a day's window of a
 mart) goes into the catalog instead of a Parquet file of its own, so hourly loads do not litter
@@ -25,9 +28,6 @@ SUBJECT_BUCKETS = 16
 BY_SUBJECT = (f"bucket({SUBJECT_BUCKETS}, subject_id)",)
 BY_SUBJECT_AND_MONTH = (*BY_SUBJECT, "year(local_date)", "month(local_date)")
 PARTITION_KEYS = {
-    ("raw", "entries"): BY_SUBJECT,
-    ("raw", "treatments"): BY_SUBJECT,
-    ("raw", "devicestatus"): BY_SUBJECT,
     ("bronze", "stg_entries"): BY_SUBJECT_AND_MONTH,
     ("bronze", "stg_treatments"): BY_SUBJECT_AND_MONTH,
     ("bronze", "stg_devicestatus"): BY_SUBJECT_AND_MONTH,
