@@ -22,6 +22,14 @@ from cascade.settings import Settings
 from cascade.transform import dbt_resource
 
 
+# The site registry: written by `cascade sites`, read by dbt (a site's registered timezone).
+SITE_REGISTRY = dg.AssetSpec(
+    ["ops", "sites"],
+    group_name="ops",
+    description="The site registry (ops.sites), written by `cascade sites add/import/remove`.",
+)
+
+
 def build_definitions(
     settings: Settings | None = None, resource: CascadeResource | None = None
 ) -> dg.Definitions:
@@ -40,6 +48,7 @@ def build_definitions(
         "ignore", message=r".*materializes assets with varying BackfillPolicies"
     )
     assets = [
+        SITE_REGISTRY,
         *build_ingestion_assets(partitions, ingestion_backfill_policy()),
         *build_dbt_assets(partitions, dg.BackfillPolicy.single_run()),
     ]

@@ -53,9 +53,10 @@ def test_asset_graph_matches_the_snapshot(local_settings: Settings):
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(json.dumps(graph, indent=2, sort_keys=True) + "\n")
     assert graph == json.loads(SNAPSHOT.read_text())
-    # one graph: dbt sources are the ingestion assets, every layer a group
+    # one graph: dbt sources are the ingestion assets (and the site registry), a group a layer
     assert "raw/entries" in graph["bronze/stg_entries"]["deps"]
-    assert {v["group"] for v in graph.values()} == {"raw", "bronze", "silver", "gold"}
+    assert "ops/sites" in graph["bronze/stg_profile_periods"]["deps"]
+    assert {v["group"] for v in graph.values()} == {"ops", "raw", "bronze", "silver", "gold"}
 
 
 def day_count(day: date) -> int:
