@@ -26,7 +26,7 @@ from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
 
 from cascade.lake.connection import connect, metadata_prefix, quote, session_statements
 from cascade.lake.lock import merge_lock, writer_lock
-from cascade.settings import Settings
+from cascade.settings import Settings, plain
 from cascade.sources.files import load_file
 from cascade.sources.nightscout import COLLECTIONS, FetchStats, nightscout, nightscout_file
 from cascade.sources.nightscout.helpers import NightscoutClient, Window
@@ -134,8 +134,8 @@ def destination(
         storage = FilesystemConfiguration(
             bucket_url=settings.lake_data_path,
             credentials=AwsCredentials(
-                aws_access_key_id=_plain(settings.s3_access_key_id),
-                aws_secret_access_key=_plain(settings.s3_secret_access_key),
+                aws_access_key_id=plain(settings.s3_access_key_id),
+                aws_secret_access_key=plain(settings.s3_secret_access_key),
                 region_name=settings.s3_region,
                 endpoint_url=settings.s3_endpoint_url,
             ),
@@ -158,10 +158,6 @@ def destination(
     return dlt.destinations.ducklake(
         credentials=credentials, staging_dataset_name_layout=staging_layout
     )
-
-
-def _plain(secret) -> str | None:
-    return secret.get_secret_value() if secret is not None else None
 
 
 def _snapshot(con, alias: str) -> int:
@@ -363,8 +359,8 @@ def ingest_site(
         raise ValueError("no Nightscout site: pass --url or set CASCADE_NIGHTSCOUT_URL")
     client = NightscoutClient(
         url,
-        api_secret=_plain(settings.nightscout_api_secret),
-        token=_plain(settings.nightscout_token),
+        api_secret=plain(settings.nightscout_api_secret),
+        token=plain(settings.nightscout_token),
         timeout_s=settings.http_timeout_s,
         retries=settings.http_retries,
     )

@@ -104,6 +104,12 @@ def _split_url(url: str) -> tuple[str, str | None, str | None, str]:
     return scheme, unquote(user), unquote(password) if colon else None, rest
 
 
+def plain(secret: SecretStr | None) -> str | None:
+    """A secret's value for the one place that must hand it on (a DuckDB secret, dbt's
+    environment), or None when it is not set."""
+    return secret.get_secret_value() if secret is not None else None
+
+
 def redact_url(url: str) -> str:
     """Return `url` with any password replaced by ***, e.g. postgresql://u:***@host/db."""
     scheme, user, password, rest = _split_url(url)

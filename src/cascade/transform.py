@@ -30,7 +30,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from cascade.lake.extensions import ensure_installed
 from cascade.lake.lock import transform_lock
-from cascade.settings import Settings
+from cascade.settings import Settings, plain
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "transforms" / "dbt"
 SECRET_PREFIX = "DBT_ENV_SECRET_"
@@ -106,14 +106,10 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "CASCADE_S3_USE_SSL": str(settings.s3_use_ssl).lower(),
         "CASCADE_DBT_S3_ENDPOINT": endpoint,
         f"{SECRET_PREFIX}CASCADE_PG_PASSWORD": catalog.password.get_secret_value(),
-        f"{SECRET_PREFIX}CASCADE_S3_ACCESS_KEY_ID": _plain(settings.s3_access_key_id),
-        f"{SECRET_PREFIX}CASCADE_S3_SECRET_ACCESS_KEY": _plain(settings.s3_secret_access_key),
+        f"{SECRET_PREFIX}CASCADE_S3_ACCESS_KEY_ID": plain(settings.s3_access_key_id) or "",
+        f"{SECRET_PREFIX}CASCADE_S3_SECRET_ACCESS_KEY": plain(settings.s3_secret_access_key) or "",
     }
     return env
-
-
-def _plain(secret) -> str:
-    return secret.get_secret_value() if secret is not None else ""
 
 
 def dbt_vars(settings: Settings) -> dict:

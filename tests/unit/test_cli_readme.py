@@ -30,7 +30,7 @@ def readme_rows() -> dict[tuple[str, ...], set[str]]:
             if not re.fullmatch(r"[a-z][a-z-]*", word):
                 break
             words.append(word)
-        rows[tuple(words)] = set(OPTION.findall(usage))
+        rows.setdefault(tuple(words), set()).update(OPTION.findall(usage))  # a form per row
     return rows
 
 

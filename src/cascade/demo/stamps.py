@@ -6,6 +6,10 @@ import hashlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+from cascade.sources.nightscout.records import iso_ms
+
+__all__ = ["iso_ms"]  # re-exported: the demo writes times as the source reads them
+
 DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -18,16 +22,6 @@ def day_start_ms(day: date) -> int:
 def day_of_ms(ms: int) -> date:
     """The UTC day an epoch-millisecond instant falls on."""
     return date.fromordinal(_EPOCH_ORDINAL + ms // DAY_MS)
-
-
-def iso_ms(ms: int) -> str:
-    """`2024-01-05T07:31:12.000Z` for an epoch-millisecond instant (JavaScript's toISOString)."""
-    days, rest = divmod(ms, DAY_MS)
-    hours, rest = divmod(rest, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    day = date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
-    return f"{day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
 
 def parse_iso_ms(text: str) -> int | None:

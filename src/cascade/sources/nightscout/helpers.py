@@ -22,7 +22,7 @@ import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from cascade.sources.nightscout.records import iso_to_ms
+from cascade.sources.nightscout.records import iso_ms, iso_to_ms
 from cascade.sources.nightscout.settings import (
     API_PREFIX,
     DATE_FIELD,
@@ -63,12 +63,6 @@ class Window:
     @property
     def end_ms(self) -> int:
         return int(self.end.timestamp() * 1000)
-
-
-def iso_ms(epoch_ms: int) -> str:
-    """ISO 8601 UTC with milliseconds, the format Nightscout stores in `created_at`."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
 def window_params(collection: str, lower: int, upper: int, count: int) -> dict[str, str]:

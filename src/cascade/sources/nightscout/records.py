@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,6 +48,20 @@ class Batch:
     quarantined: list[dict] = field(default_factory=list)
     issues: int = 0
     duplicates: int = 0
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """`2024-01-05T07:31:12.000Z` for an epoch-ms instant: JavaScript's toISOString, the format
+    Nightscout stores in `created_at` (arithmetic only: the demo generator calls it per record)."""
+    days, rest = divmod(epoch_ms, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    day = date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
+    return f"{day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
 
 def iso_to_ms(value: object) -> int | None:
