@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {#-
   Pump, uploader and closed-loop status, flattened to what loop users look at. The nested

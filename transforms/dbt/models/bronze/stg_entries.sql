@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {#-
   One row per measurement: a subject's readings less than 30 s apart are one reading, whatever

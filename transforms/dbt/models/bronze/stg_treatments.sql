@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {#-
   One row per care event: typed, in the person's local time, the same event sent twice kept once.

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-        window_before_days=1,
-    )
-}}
+{{ config(materialized='incremental', window_before_days=1) }}
 
 {#-
   The consensus metrics per subject per local day with at least one reading, with the day's

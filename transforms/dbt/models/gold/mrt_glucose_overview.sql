@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-        window_after_days=7,
-    )
-}}
+{{ config(materialized='incremental', window_after_days=7) }}
 
 {#-
   Daily trend lines: the day's headline metrics, GMI over the last 7 calendar days (the day

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-        window_before_days=1,
-    )
-}}
+{{ config(materialized='incremental', window_before_days=1) }}
 
 {#-
   One row per carb entry, with iglu's meal_metrics windows (before_win 1 h, after_win 3 h,

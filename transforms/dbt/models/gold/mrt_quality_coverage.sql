@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {#-
   Data quality per subject per local day with at least one CGM row in bronze (usable or not): a

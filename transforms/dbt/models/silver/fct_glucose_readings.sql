@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-        window_after_days=1,
-    )
-}}
+{{ config(materialized='incremental', window_after_days=1) }}
 
 {#-
   One row per usable CGM reading (valid, or a sensor LOW/HIGH at its substitute value), with

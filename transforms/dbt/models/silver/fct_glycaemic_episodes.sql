@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-        window_before_days=1,
-    )
-}}
+{{ config(materialized='incremental', window_before_days=1) }}
 
 {#-
   One row per consensus glycaemic episode (Battelino et al. 2023), found as iglu's

@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='window_replace',
-        window_column='local_date',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {#-
   All the insulin: one row per bolus and per basal segment, on the person's local dates.
