@@ -17,11 +17,10 @@ from pathlib import Path
 
 import duckdb
 
-from cascade.lake.connection import LakeError, connect_at_build
 from cascade.settings import Settings
 
 from .build import settings_units, subject_slug, write_report
-from .data import DEFAULT_DAYS, ReportError, _first_line
+from .data import DEFAULT_DAYS, ReportError, gold_reader
 from .html import _environment
 from .units import Units, pct
 
@@ -225,21 +224,8 @@ def read_cohort(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 def load_cohort(settings: Settings) -> list[dict]:
     """The triage mart as of the last completed build; ReportError says what is missing."""
-    try:
-        with connect_at_build(settings) as con:
-            records = read_cohort(con)
-    except LakeError as exc:
-        raise ReportError(str(exc)) from None
-    except duckdb.CatalogException as exc:
-        raise ReportError(
-            f"gold.mrt_cohort_triage is missing from the lake at {settings.describe_catalog()} "
-            f"({_first_line(exc)}): run `cascade transform` to build it"
-        ) from None
-    except duckdb.Error as exc:
-        raise ReportError(
-            f"could not read gold.mrt_cohort_triage of the lake at "
-            f"{settings.describe_catalog()}: {_first_line(exc)}"
-        ) from None
+    with gold_reader(settings, "the cohort marts (gold.mrt_cohort_triage)") as con:
+        records = read_cohort(con)
     if not records:
         raise ReportError(
             "gold.mrt_cohort_triage is empty: run `cascade transform` after ingesting"

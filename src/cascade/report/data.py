@@ -12,6 +12,8 @@ The percentile curves are drawn smoothed (`clinical.smooth_agp`); the raw ones s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -515,22 +517,29 @@ def load_report(
     The lake is pinned to that build's snapshot, so a report made during a dbt build never mixes
     days the build has reached in one mart with days it has not in another.
     """
+    with gold_reader(settings, "the gold marts") as con:
+        return read_report(con, subject, days, start, end)
+
+
+@contextmanager
+def gold_reader(settings: Settings, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The lake as of the last completed build, for reading `what` (plural: "the gold marts");
+    every failure becomes one ReportError naming the lake and the fix."""
     try:
         with connect_at_build(settings) as con:
-            return read_report(con, subject, days, start, end)
+            yield con
     except LakeError as exc:
         raise ReportError(str(exc)) from None
     except duckdb.CatalogException as exc:
         raise ReportError(
-            f"the gold marts are missing from the lake at {settings.describe_catalog()} "
-            f"({_first_line(exc)}): run `cascade transform` to build them"
+            f"{what} are missing from the lake at {settings.describe_catalog()} "
+            f"({first_line(exc)}): run `cascade transform` to build them"
         ) from None
     except duckdb.Error as exc:
         raise ReportError(
-            f"could not read the gold marts of the lake at {settings.describe_catalog()}: "
-            f"{_first_line(exc)}"
+            f"could not read {what} of the lake at {settings.describe_catalog()}: {first_line(exc)}"
         ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
