@@ -22,11 +22,23 @@ from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET, s3_client
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's CASCADE_* settings or .env file."""
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """No test sees the developer's CASCADE_* settings or .env file.
+
+    dbt's unit tests check the models' SQL on fixtures, the same in every build, and take about
+    a third of one: they run in the tests marked `dbt_unit_tests` (a build on each profile, and
+    on lakes missing a collection), and are left out of the other builds with dbt's own
+    DBT_EXCLUDE_RESOURCE_TYPES.
+    """
     for name in list(os.environ):
         if name.startswith("CASCADE_") and name != "CASCADE_TEST_PG_URL":
             monkeypatch.delenv(name)
+    if request.node.get_closest_marker("dbt_unit_tests") is None:
+        monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test")
+    else:
+        monkeypatch.delenv("DBT_EXCLUDE_RESOURCE_TYPES", raising=False)
     monkeypatch.chdir(tmp_path)
 
 

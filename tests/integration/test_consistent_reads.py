@@ -26,11 +26,7 @@ def load(settings: Settings, first: date, days: int) -> None:
     run_load(settings, nightscout_file(demo_records(first, days), stats), stats)
 
 
-def test_a_reader_never_sees_silver_ahead_of_gold_during_a_build(
-    local_settings: Settings, monkeypatch
-):
-    # unit tests check the SQL, not what a reader sees (and take a third of the build)
-    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test")
+def test_a_reader_never_sees_silver_ahead_of_gold_during_a_build(local_settings: Settings):
     load(local_settings, DAY, 2)
     run_transform(local_settings)
     load(local_settings, DAY + timedelta(days=2), 3)

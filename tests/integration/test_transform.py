@@ -97,6 +97,7 @@ def query(settings: Settings, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+@pytest.mark.dbt_unit_tests
 def test_models_land_in_lake_layers_and_bad_input_flows_through(lake_settings: Settings):
     records = demo_records(DAY, 2)
     records["entries"] += messy_entries(DAY)
