@@ -21,7 +21,6 @@ from cascade.defs.transform import build_dbt_assets
 from cascade.settings import Settings
 from cascade.transform import dbt_resource
 
-
 # The site registry: written by `cascade sites`, read by dbt (a site's registered timezone).
 SITE_REGISTRY = dg.AssetSpec(
     ["ops", "sites"],

@@ -8,7 +8,6 @@ catalog password never appears in an ATTACH path.
 
 from __future__ import annotations
 
-import random
 import tempfile
 import threading
 import time
@@ -23,6 +22,13 @@ import duckdb
 from dlt.common.configuration.specs import AwsCredentials
 from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.destinations.impl.ducklake.configuration import DuckLakeCredentials
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_incrementing,
+    wait_random,
+)
 
 from cascade.lake.connection import connect, metadata_prefix, quote, session_statements
 from cascade.lake.lock import merge_lock, writer_lock
@@ -330,18 +336,21 @@ def load_with_retries(
 
     Any other failure becomes one IngestError line naming the root cause, not dlt's chain.
     """
-    for attempt in range(LOAD_ATTEMPTS):
-        stats = FetchStats(on_page=on_page)
-        try:
-            result = run_load(settings, make_source(stats), stats, deadline_s)
-        except Exception as exc:
-            if attempt == LOAD_ATTEMPTS - 1 or not _is_conflict(exc):
-                raise IngestError(explain_failure(settings, exc)) from exc
-            time.sleep(0.5 * (attempt + 1) + random.random())
-            continue
-        result.commit_retries = attempt
-        return result
-    raise AssertionError("unreachable")
+    attempts = Retrying(
+        retry=retry_if_exception(_is_conflict),
+        stop=stop_after_attempt(LOAD_ATTEMPTS),
+        wait=wait_incrementing(0.5, 0.5) + wait_random(0, 1),
+        reraise=True,
+    )
+    try:
+        for attempt in attempts:
+            with attempt:
+                stats = FetchStats(on_page=on_page)
+                result = run_load(settings, make_source(stats), stats, deadline_s)
+    except Exception as exc:
+        raise IngestError(explain_failure(settings, exc)) from exc
+    result.commit_retries = attempts.statistics["attempt_number"] - 1
+    return result
 
 
 def ingest_site(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from unittest.mock import patch
 
 from dagster_dbt import DbtCliResource, DbtProject
 
@@ -273,19 +274,9 @@ def unit_tests_without_input(settings: Settings) -> list[str]:
     ]
 
 
-@contextmanager
-def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set `values` in os.environ for the block, then restore what was there before."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def patched_environ(values: Mapping[str, str]):
+    """`values` in os.environ for a `with` block, what was there before restored after."""
+    return patch.dict(os.environ, values)
 
 
 def _node_events(run_results: dict) -> Iterator[NodeEvent]:

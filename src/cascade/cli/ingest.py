@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -29,8 +29,6 @@ from cascade.settings import Settings
 
 DEFAULT_DAYS = 14
 # a file's window when only one side is given: everything on the other side
-OPEN_START = datetime(1970, 1, 1, tzinfo=UTC)
-OPEN_END = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 @contextmanager
@@ -124,9 +122,10 @@ def ingest(start, end, url, file_, subject, utc_offset, verbose) -> None:
         if file_:
             window = None
             if start is not None or end is not None:
+                open_window = Window.all_time()
                 window = Window(
-                    as_instant(start, settings) if start is not None else OPEN_START,
-                    as_instant(end, settings) if end is not None else OPEN_END,
+                    as_instant(start, settings) if start is not None else open_window.start,
+                    as_instant(end, settings) if end is not None else open_window.end,
                 )
             with page_progress() as on_page:
                 result = ingest_file(settings, file_, window, utc_offset, on_page=on_page)

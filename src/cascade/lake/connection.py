@@ -7,12 +7,17 @@ into `CREATE SECRET`, never into an ATTACH path, so `PRAGMA database_list` and l
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_incrementing,
+    wait_random,
+)
 
 from cascade.lake.extensions import install_extensions
 from cascade.settings import LAYERS, Settings
@@ -132,18 +137,29 @@ def _open(settings: Settings, read_only: bool) -> duckdb.DuckDBPyConnection:
         if not read_only:
             settings.catalog_path.parent.mkdir(parents=True, exist_ok=True)
             (settings.home / "lake").mkdir(parents=True, exist_ok=True)
-    for attempt in range(BOOTSTRAP_ATTEMPTS):
-        con = duckdb.connect(":memory:")
-        try:
-            _prepare(con, settings, read_only)
-            return con
-        except duckdb.Error as exc:
-            con.close()
-            racing = any(race in str(exc).lower() for race in BOOTSTRAP_RACES)
-            if not racing or attempt == BOOTSTRAP_ATTEMPTS - 1:
-                raise LakeError(explain(settings, exc)) from None
-            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
-    raise AssertionError("unreachable")
+    attempts = Retrying(
+        retry=retry_if_exception(_racing),
+        stop=stop_after_attempt(BOOTSTRAP_ATTEMPTS),
+        wait=wait_incrementing(0.2, 0.2) + wait_random(0, 0.3),
+        reraise=True,
+    )
+    try:
+        for attempt in attempts:
+            with attempt:
+                con = duckdb.connect(":memory:")
+                try:
+                    _prepare(con, settings, read_only)
+                except BaseException:
+                    con.close()
+                    raise
+        return con
+    except duckdb.Error as exc:
+        raise LakeError(explain(settings, exc)) from None
+
+
+def _racing(exc: BaseException) -> bool:
+    """Concurrent first opens each creating the same DuckLake metadata: worth another try."""
+    return isinstance(exc, duckdb.Error) and any(r in str(exc).lower() for r in BOOTSTRAP_RACES)
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, read_only: bool) -> None:

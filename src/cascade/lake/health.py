@@ -14,10 +14,11 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -220,20 +221,12 @@ def check_health(settings: Settings, options: HealthOptions | None = None) -> He
     return recorder.report(started)
 
 
-@contextmanager
-def _guarded_postgres(settings: Settings) -> Iterator[None]:
+def _guarded_postgres(settings: Settings):
+    """PostgreSQL sessions of the checks give up on a held lock instead of waiting (PGOPTIONS)."""
     if settings.profile != "scale":
-        yield
-        return
+        return nullcontext()
     previous = os.environ.get("PGOPTIONS")
-    os.environ["PGOPTIONS"] = f"{previous or ''} {PG_OPTIONS}".strip()
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("PGOPTIONS", None)
-        else:
-            os.environ["PGOPTIONS"] = previous
+    return patch.dict(os.environ, {"PGOPTIONS": f"{previous or ''} {PG_OPTIONS}".strip()})
 
 
 def _catalog_server_checks(recorder: _Recorder, settings: Settings, options: HealthOptions):

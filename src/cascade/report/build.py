@@ -13,7 +13,7 @@ from cascade.settings import Settings
 from .data import ReportData, ReportError, load_report
 from .html import render_html
 from .page import render
-from .units import MG_DL, Units
+from .units import Units
 
 
 @dataclass
@@ -29,7 +29,7 @@ class ReportFiles:
 def settings_units(settings: Settings) -> Units:
     """The glucose units the settings ask for (mg/dL unless set)."""
     try:
-        return Units(getattr(settings, "glucose_units", MG_DL))
+        return Units(settings.glucose_units)
     except ValueError as exc:
         raise ReportError(f"CASCADE_GLUCOSE_UNITS: {exc}") from None
 
