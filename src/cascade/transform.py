@@ -310,18 +310,23 @@ def _summarise(events: Iterable[NodeEvent], outcome: TransformResult) -> None:
 
 
 def _finished(event) -> NodeEvent | None:
-    """A NodeFinished line of dbt's structured stdout as a NodeEvent (else None)."""
+    """A finished node in dbt's structured stdout as a NodeEvent (else None): at dbt's info
+    level these are LogModelResult / LogTestResult (NodeFinished is logged at debug only)."""
     raw = event.raw_event
-    if raw["info"]["name"] != "NodeFinished":
+    if raw["info"]["name"] not in FINISHED_EVENTS:
         return None
-    info, run = raw["data"]["node_info"], raw["data"].get("run_result", {})
+    data = raw["data"]
+    info, run = data.get("node_info", {}), data.get("run_result", {})
     return NodeEvent(
-        name=info["node_name"],
-        resource_type=info["resource_type"],
-        status=str(run.get("status") or info.get("node_status")),
-        seconds=float(run.get("execution_time") or 0.0),
-        message=str(run.get("message") or ""),
+        name=info.get("node_name", ""),
+        resource_type=info.get("resource_type", ""),
+        status=str(run.get("status") or info.get("node_status") or data.get("status")),
+        seconds=float(run.get("execution_time") or data.get("execution_time") or 0.0),
+        message=str(run.get("message") or data.get("msg") or ""),
     )
+
+
+FINISHED_EVENTS = {"NodeFinished", "LogModelResult", "LogTestResult", "LogSeedResult"}
 
 
 def _error_message(settings: Settings, outcome: TransformResult, exception) -> str:

@@ -18,21 +18,14 @@ from cascade.ingest import run_load
 from cascade.lake.connection import connect
 from cascade.settings import Settings
 from cascade.sources.nightscout import FetchStats, nightscout_file
-from cascade.transform import run_transform
+from cascade.transform import PROJECT_DIR, run_transform
 from tests.support import PG_PASSWORD, S3_KEY_ID, S3_SECRET
 
 DAY = date(2024, 3, 1)
+# every model of the project, by layer (its folder), as the files on disk say
 LAYERS = {
-    "bronze": ["stg_entries", "stg_treatments", "stg_devicestatus", "stg_profile"],
-    "silver": ["fct_glucose_readings", "fct_treatments", "dim_date", "dim_device"],
-    "gold": [
-        "mrt_daily_glycaemia",
-        "mrt_agp",
-        "mrt_period_summary",
-        "mrt_quality_coverage",
-        "mrt_glucose_overview",
-        "mrt_glucose_hourly_patterns",
-    ],
+    layer: sorted(p.stem for p in (PROJECT_DIR / "models" / layer).glob("*.sql"))
+    for layer in ("bronze", "silver", "gold")
 }
 MINUTE = 60_000
 
