@@ -13,15 +13,14 @@ import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import BIN, PG_ADMIN, free_port, peak_memory_mib, process  # noqa: E402
+from common import BIN, free_port, peak_memory_mib, process, scale_settings  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 from cascade.demo.server import people  # noqa: E402
 from cascade.ingest import ingest_sites  # noqa: E402
@@ -41,7 +40,7 @@ def serve(port: int, sites: int) -> list[str]:
 
 
 def run(settings: Settings, url: str, sites: int, days: int) -> None:
-    settings = settings.model_copy(update={"subject_key": _secret(KEY)})
+    settings = settings.model_copy(update={"subject_key": SecretStr(KEY)})
     csv = settings.home / "sites.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     csv.write_text("name,url\n" + "".join(f"{p.slug},{url}/{p.slug}\n" for p in people(sites)))
@@ -64,64 +63,19 @@ def run(settings: Settings, url: str, sites: int, days: int) -> None:
     print(f"{settings.profile:5} registering {sites} sites from CSV: {registered:.1f} s")
 
 
-@contextmanager
-def scale_lake(home: Path, s3_endpoint: str) -> Iterator[Settings]:
-    """A fresh PostgreSQL database and bucket on the shared moto server; dropped afterwards.
-    (Keys of 8+ characters: Settings refuses shorter secrets.)"""
-    import boto3
-    import psycopg2
-
-    name = f"cascade_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {name}")
-    bucket = f"lake-{uuid.uuid4().hex[:8]}"
-    boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id="bench-key-id",
-        aws_secret_access_key="bench-secret-key",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
-    try:
-        yield Settings(
-            home=home,
-            catalog_url=f"postgresql://postgres@127.0.0.1:5432/{name}",
-            data_path=f"s3://{bucket}/cascade",
-            s3_endpoint=s3_endpoint,
-            s3_use_ssl=False,
-            s3_access_key_id="bench-key-id",
-            s3_secret_access_key="bench-secret-key",
-            _env_file=None,
-        )
-    finally:
-        admin.cursor().execute(
-            f"select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}'"
-        )
-        admin.cursor().execute(f"drop database if exists {name}")
-        admin.close()
-
-
-def _secret(value: str):
-    from pydantic import SecretStr
-
-    return SecretStr(value)
-
-
 def main() -> None:
     sites = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     spans = [int(d) for d in sys.argv[2:]] or [1, 14]
     profiles = [p for p in ("local", "scale") if p in os.environ.get("PROFILES", "local scale")]
-    port, s3_port = free_port(), free_port()
-    moto = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)]
-    with process(serve(port, sites), port), process(moto, s3_port):
+    port = free_port()
+    with process(serve(port, sites), port):
         url = f"http://127.0.0.1:{port}"
         for profile in profiles:
             for days in spans:
                 with tempfile.TemporaryDirectory() as tmp:
                     home = Path(tmp) / ".cascade"
                     lake = (
-                        scale_lake(home, f"http://127.0.0.1:{s3_port}")
+                        scale_settings(home)
                         if profile == "scale"
                         else nullcontext(Settings(home=home, _env_file=None))
                     )
