@@ -8,8 +8,8 @@ catalog password never appears in an ATTACH path.
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -206,33 +206,42 @@ def _measure(con, settings: Settings, before: int, load_id: str, tables: list[st
     return result
 
 
+def _configure_dlt() -> None:
+    # Arrow tables carry no _dlt_load_id unless asked; measuring the load needs it
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    # a job that failed twice will fail again: stop instead of retrying (dlt's default is 5)
+    dlt.config["load.raise_on_max_retries"] = LOAD_JOB_ATTEMPTS
+
+
+def _pipeline(settings: Settings, workdir: str, run_tag: str, deadline_s: float):
+    return dlt.pipeline(
+        pipeline_name=f"cascade_{run_tag}",
+        pipelines_dir=workdir,
+        destination=destination(
+            settings, staging_layout=f"%s_staging_{run_tag}", deadline_s=deadline_s
+        ),
+        dataset_name=RAW_SCHEMA,
+        progress=None,
+    )
+
+
 def _run_pipeline(
     settings: Settings, source, run_tag: str, deadline_s: float
 ) -> tuple[str | None, list[str], dict]:
     """Run dlt once in a private working directory; return (load id, raw tables, step seconds).
 
-    Extract and normalize run here; the load step (the only one that talks to the lake) runs
-    under a watchdog: a frozen S3 or catalog ends it after `deadline_s` with LoadDeadline
-    instead of dlt retrying its jobs for ever. Leaving the block then deletes the load package,
-    so a load thread that wakes up later has nothing left to commit.
+    Extract and normalize run here. The load step (the only one that talks to the lake) runs
+    here on a local lake; on a remote one (scale) it runs in a child process that is killed
+    after `deadline_s`: a frozen S3 or catalog then ends the load with LoadDeadline instead of
+    dlt retrying its jobs for ever, and a killed load can never commit later (an abandoned
+    thread would, once S3 woke up, possibly over the rows of a newer load).
     """
-    # Arrow tables carry no _dlt_load_id unless asked; measuring the load needs it
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
-    # a job that failed twice will fail again: stop instead of retrying (dlt's default is 5)
-    dlt.config["load.raise_on_max_retries"] = LOAD_JOB_ATTEMPTS
+    _configure_dlt()
     steps = {}
     # under CASCADE_HOME, so that health sees and maintain removes what a killed load leaves
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cascade-dlt-", dir=settings.work_dir) as workdir:
-        pipeline = dlt.pipeline(
-            pipeline_name=f"cascade_{run_tag}",
-            pipelines_dir=workdir,
-            destination=destination(
-                settings, staging_layout=f"%s_staging_{run_tag}", deadline_s=deadline_s
-            ),
-            dataset_name=RAW_SCHEMA,
-            progress=None,
-        )
+        pipeline = _pipeline(settings, workdir, run_tag, deadline_s)
         # every run starts from a fresh working dir on purpose: no state to restore
         pipeline.config.restore_from_destination = False
         started = time.perf_counter()
@@ -243,9 +252,12 @@ def _run_pipeline(
         steps["normalize"] = time.perf_counter() - started
         with merge_lock(settings):
             started = time.perf_counter()
-            info = _within(deadline_s, pipeline.load)
+            if settings.profile == "scale":
+                load_ids = _load_in_child(settings, workdir, run_tag, deadline_s)
+            else:
+                load_ids = pipeline.load().loads_ids
             steps["load"] = time.perf_counter() - started
-    load_id = info.loads_ids[-1] if info.loads_ids else None
+    load_id = load_ids[-1] if load_ids else None
     tables = sorted(t for t in normalized.row_counts if not t.startswith("_dlt"))
     return load_id, (tables if load_id else []), steps
 
@@ -254,28 +266,67 @@ class LoadDeadline(TimeoutError):
     """The load step did not finish within its deadline (a frozen S3 or catalog)."""
 
 
-def _within(deadline_s: float, step: Callable[[], object]):
-    """`step()` in a daemon thread, or LoadDeadline after `deadline_s`.
+class LoadFailed(RuntimeError):
+    """The load step failed in its child process; the message is its root cause."""
 
-    A daemon thread, so an abandoned step (blocked on a frozen socket) never holds the process
-    open; its later errors are dropped, the caller has already reported the failure.
-    """
-    outcome: dict[str, object] = {}
 
-    def target() -> None:
-        try:
-            outcome["value"] = step()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-            outcome["error"] = exc
+class LoadConflict(LoadFailed):
+    """The child's load lost a race with a concurrent writer (safe to run again)."""
 
-    worker = threading.Thread(target=target, name="cascade-load", daemon=True)
-    worker.start()
-    worker.join(deadline_s)
-    if worker.is_alive():
-        raise LoadDeadline(f"the load did not finish within {deadline_s:g} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+
+# how long a load's child process may take to start (imports) before its deadline begins
+CHILD_START_S = 60.0
+
+
+def _load_in_child(settings: Settings, workdir: str, run_tag: str, deadline_s: float) -> list[str]:
+    """`pipeline.load()` of the normalized packages in `workdir` in a child process, killed
+    after `deadline_s`; returns the load ids."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_child_load,
+        args=(settings.to_child_json(), workdir, run_tag, deadline_s, sender),
+        name=f"cascade-load-{run_tag}",
+        daemon=True,
+    )
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(CHILD_START_S):
+            raise LoadDeadline(f"the load process did not start within {CHILD_START_S:g} s")
+        receiver.recv()  # it has started: the deadline counts from here
+        if not receiver.poll(deadline_s):
+            raise LoadDeadline(f"the load did not finish within {deadline_s:g} s")
+        outcome, value = receiver.recv()
+    except EOFError:
+        child.join(5)
+        raise LoadFailed(
+            f"the load process ended without a result (exit code {child.exitcode})"
+        ) from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        receiver.close()
+    if outcome == "ok":
+        return value
+    raise (LoadConflict if outcome == "conflict" else LoadFailed)(value)
+
+
+def _child_load(settings_json: str, workdir: str, run_tag: str, deadline_s: float, sender) -> None:
+    """The child's side of `_load_in_child`; its outcome goes back as plain strings."""
+    sender.send("started")
+    try:
+        settings = Settings.from_child_json(settings_json)
+        _configure_dlt()
+        pipeline = _pipeline(settings, workdir, run_tag, deadline_s)
+        sender.send(("ok", list(pipeline.load().loads_ids)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as text
+        cause = root_cause(exc)
+        text = " ".join(str(cause).split()) or type(cause).__name__
+        sender.send(("conflict" if _is_conflict(exc) else "error", text))
+    finally:
+        sender.close()
 
 
 def run_load(
@@ -319,6 +370,8 @@ LOAD_ATTEMPTS = 3
 
 
 def _is_conflict(exc: BaseException) -> bool:
+    if isinstance(exc, LoadConflict):
+        return True
     text = []
     while exc is not None:
         text.append(str(exc).lower())

@@ -7,6 +7,7 @@ the scale profile. Secrets are `SecretStr` and are redacted wherever a URL is sh
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from functools import cache, cached_property
@@ -392,6 +393,20 @@ class Settings(BaseSettings):
             if value:
                 values += [value, quote(value, safe=""), quote(value)]
         return list(dict.fromkeys(v for v in values if v))
+
+    def to_child_json(self) -> str:
+        """These settings with secrets in clear, to hand to a child process (never printed)."""
+        values = {
+            name: value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            for name, value in self
+            if value is not None
+        }
+        return json.dumps(values, default=str)
+
+    @classmethod
+    def from_child_json(cls, payload: str) -> Settings:
+        """The settings a parent handed over with `to_child_json`."""
+        return cls(**json.loads(payload))
 
     def redact(self, text: str) -> str:
         """Replace every secret value in `text` with ***, and the password of any URL in it."""

@@ -6,7 +6,6 @@ instance under `$CASCADE_HOME/dagster`, so `cascade dev` shows the history of `c
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
@@ -232,7 +231,7 @@ def chunks(first: date, last: date, runs: int, max_per_run: int = BACKFILL_CHUNK
 
 
 def _run(settings_json: str, job: str, first: date, last: date, url: str, subject: str | None):
-    settings = Settings(**json.loads(settings_json))
+    settings = Settings.from_child_json(settings_json)
     started = time.perf_counter()
     result = run_pipeline(
         settings, first, last, job=job, nightscout_url=url, subject_id=subject, prepare_dbt=False
@@ -269,10 +268,12 @@ def run_backfill(
     `one_run_per_partition` runs the whole pipeline once per day instead (to measure against).
     """
     _prepare_dbt_once()  # here, not in every process at the same time
-    prepare_dagster_home(settings)
+    # the instance's SQLite storage is created (and migrated) here once: processes creating it
+    # at the same time race on its schema version table
+    persistent_instance(settings).dispose()
     started = time.perf_counter()
     report = BackfillReport()
-    payload = _settings_json(settings)
+    payload = settings.to_child_json()
     context = multiprocessing.get_context("spawn")
     if one_run_per_partition:
         phases = [[(PIPELINE_JOB, a, b) for a, b in chunks(first, last, 0, 1)]]
@@ -289,16 +290,6 @@ def run_backfill(
                 break  # dbt over a range whose raw data failed to load would mislead
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _settings_json(settings: Settings) -> str:
-    """Settings with secrets in clear, to hand to a child process (never printed)."""
-    values = {
-        name: value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        for name, value in settings
-        if value is not None
-    }
-    return json.dumps(values, default=str)
 
 
 def dagster_dev_command(

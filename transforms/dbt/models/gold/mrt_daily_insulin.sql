@@ -1,4 +1,4 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='incremental', window_after_days=1) }}
 
 {#-
   Total daily insulin per subject per local day: basal (scheduled, temp and Loop's delivered
@@ -12,7 +12,7 @@ deliveries as (
 
     select *
     from {{ ref('fct_insulin_delivery') }}
-    where {{ window_filter('local_date') }}
+    where {{ window_filter('local_date', after_days=1) }}
 
 ),
 
