@@ -71,15 +71,18 @@ def traces_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def episodes(tmp_path_factory: pytest.TempPathFactory, traces_csv: Path) -> pandas.DataFrame:
-    settings = Settings(home=tmp_path_factory.mktemp("lake") / ".cascade", timezone="UTC",
-                        _env_file=None)
+    settings = Settings(
+        home=tmp_path_factory.mktemp("lake") / ".cascade", timezone="UTC", _env_file=None
+    )
     stats = FetchStats()
     run_load(settings, nightscout_file(load_file(traces_csv, 0), stats), stats)
     run_transform(settings)
     with connect(settings, read_only=True) as con:
-        return con.execute(
-            "select * from ducklake.gold.mrt_period_episodes where period = 'all'"
-        ).df().set_index(["subject_id", "episode_type", "level"])
+        return (
+            con.execute("select * from ducklake.gold.mrt_period_episodes where period = 'all'")
+            .df()
+            .set_index(["subject_id", "episode_type", "level"])
+        )
 
 
 def count(episodes: pandas.DataFrame, subject: str, level: str, kind: str = "hypo") -> int:

@@ -140,7 +140,9 @@ def test_catalog_connections_killed_during_a_load_end_clearly_and_converge(
         except IngestError as failure:
             outcome = str(failure)
             assert "\n" not in outcome
-            assert "PipelineStepFailed" not in outcome and "Pipeline execution failed" not in outcome
+            assert (
+                "PipelineStepFailed" not in outcome and "Pipeline execution failed" not in outcome
+            )
         finally:
             stop.set()
             thread.join()

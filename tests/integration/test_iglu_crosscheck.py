@@ -167,7 +167,11 @@ def iglu_variability(csv: Path) -> pandas.DataFrame:
         "iqr_mg_dl": (iglu.iqr_glu, {}, "IQR"),
         "mad_mg_dl": (iglu.mad_glu, {}, "MAD"),
         "median_mg_dl": (iglu.median_glu, {}, "median"),
-        "pct_tight_target": (iglu.in_range_percent, {"target_ranges": [[70, 140]]}, "in_range_70_140"),
+        "pct_tight_target": (
+            iglu.in_range_percent,
+            {"target_ranges": [[70, 140]]},
+            "in_range_70_140",
+        ),
     }
     return pandas.DataFrame(
         {name: f(data.copy(), **kw).set_index("id")[col] for name, (f, kw, col) in calls.items()}
@@ -193,7 +197,9 @@ def test_period_variability_matches_iglu(lake: Settings, example_csv: Path):
 def test_period_episodes_match_iglu(lake: Settings, example_csv: Path):
     """Every type and level of iglu's episode_calculation: counts exactly, rates, durations and
     glucose within 0.001 (cascade leaves duration null where iglu reports 0 for no episodes)."""
-    expected = iglu.episode_calculation(example_data(example_csv)).set_index(["id", "type", "level"])
+    expected = iglu.episode_calculation(example_data(example_csv)).set_index(
+        ["id", "type", "level"]
+    )
     ours = mart(lake, "mrt_period_episodes", ["subject_id", "episode_type", "level"])
     assert len(ours) == len(expected) == 5 * 7
     for key, row in expected.iterrows():
@@ -204,6 +210,8 @@ def test_period_episodes_match_iglu(lake: Settings, example_csv: Path):
             assert got["mean_duration_min"] == pytest.approx(
                 row["avg_ep_duration"], abs=PARITY_TOLERANCE
             ), key
-            assert got["mean_glucose_mg_dl"] == pytest.approx(row["avg_ep_gl"], abs=PARITY_TOLERANCE)
+            assert got["mean_glucose_mg_dl"] == pytest.approx(
+                row["avg_ep_gl"], abs=PARITY_TOLERANCE
+            )
         else:
             assert pandas.isna(got["mean_duration_min"]) and pandas.isna(got["mean_glucose_mg_dl"])

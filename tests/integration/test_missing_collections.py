@@ -42,7 +42,9 @@ def test_transform_builds_every_model_from_one_collection(local_settings, only):
         )
         for layer, names in MODELS.items():
             assert {(layer, name) for name in names} <= tables, f"{layer} incomplete"
-        assert {("raw", name) for name in ("entries", "treatments", "devicestatus", "profile")} & tables == {("raw", only)}
+        assert {
+            ("raw", name) for name in ("entries", "treatments", "devicestatus", "profile")
+        } & tables == {("raw", only)}
         if only == "treatments":
             daily = con.execute(
                 "select count(*), sum(bolus_u) from ducklake.gold.mrt_daily_insulin"

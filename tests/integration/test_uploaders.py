@@ -67,9 +67,15 @@ def _full_local_days(uploader: str) -> list[date]:
 
 def expected_daily_readings(uploader: str) -> dict[date, list[int]]:
     """Glucose per local day after the 30 s rule (the earliest of each measurement)."""
-    records = [r for offset in range(DAYS) for r in entries_for_day(FIRST + timedelta(days=offset), SEED, uploader)]
+    records = [
+        r
+        for offset in range(DAYS)
+        for r in entries_for_day(FIRST + timedelta(days=offset), SEED, uploader)
+    ]
     readings = sorted(
-        (round(r["date"]), r["sgv"]) for r in records if r.get("type", "sgv") == "sgv" and r.get("sgv")
+        (round(r["date"]), r["sgv"])
+        for r in records
+        if r.get("type", "sgv") == "sgv" and r.get("sgv")
     )
     kept, previous = [], None
     for ms, value in readings:
@@ -141,15 +147,23 @@ def test_uploaders_metrics_insulin_and_local_days(uploader_lake):
             assert count == len(values), f"{uploader} {day} readings"
             assert mean == pytest.approx(statistics.mean(values), abs=0.01)
             assert sd == pytest.approx(statistics.stdev(values), abs=0.01)
-            assert tir == pytest.approx(100 * sum(70 <= v <= 180 for v in values) / len(values), abs=0.01)
+            assert tir == pytest.approx(
+                100 * sum(70 <= v <= 180 for v in values) / len(values), abs=0.01
+            )
             assert below == pytest.approx(100 * sum(v < 70 for v in values) / len(values), abs=0.01)
-            assert above == pytest.approx(100 * sum(v > 180 for v in values) / len(values), abs=0.01)
+            assert above == pytest.approx(
+                100 * sum(v > 180 for v in values) / len(values), abs=0.01
+            )
 
             basal, bolus, automatic, total = insulin[(uploader, day)]
             known = truth[day]
             expected_bolus = known["bolus"] + known["automatic_bolus"]
-            assert basal == pytest.approx(known["basal"], rel=0.01, abs=0.01), f"{uploader} {day} basal"
-            assert bolus == pytest.approx(expected_bolus, rel=0.01, abs=0.01), f"{uploader} {day} bolus"
+            assert basal == pytest.approx(known["basal"], rel=0.01, abs=0.01), (
+                f"{uploader} {day} basal"
+            )
+            assert bolus == pytest.approx(expected_bolus, rel=0.01, abs=0.01), (
+                f"{uploader} {day} bolus"
+            )
             assert automatic == pytest.approx(known["automatic_bolus"], rel=0.01, abs=0.01)
             assert total == pytest.approx(known["basal"] + expected_bolus, rel=0.01)
 
