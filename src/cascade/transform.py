@@ -29,7 +29,7 @@ from unittest.mock import patch
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from cascade.lake.extensions import ensure_installed
+from cascade.lake.extensions import EXTENSION_DIR, ensure_installed
 from cascade.lake.lock import transform_lock
 from cascade.settings import Settings, plain
 
@@ -91,6 +91,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "CASCADE_LAKE_ALIAS": settings.lake_alias,
         "CASCADE_TIMEZONE": settings.timezone,
         "CASCADE_DBT_DATA_PATH": settings.lake_data_path,
+        "CASCADE_DUCKDB_EXTENSION_DIR": str(EXTENSION_DIR),
     }
     if settings.catalog is None:
         env["CASCADE_DBT_CATALOG_PATH"] = str(settings.catalog_path)

@@ -19,7 +19,7 @@ from tenacity import (
     wait_random,
 )
 
-from cascade.lake.extensions import install_extensions
+from cascade.lake.extensions import extension_directory_statement, install_extensions
 from cascade.settings import LAYERS, Settings
 
 CATALOG_SECRET = "cascade_catalog"
@@ -106,10 +106,14 @@ def metadata_prefix(settings: Settings) -> str:
 
 
 def setting_statements(settings: Settings) -> list[str]:
-    """SET statements for DuckLake commit retries, and HTTP timeouts where S3 is used."""
+    """SET statements: cascade's extension directory, DuckLake commit retries, and HTTP
+    timeouts where S3 is used."""
     # httpfs is loaded only when needed: each load re-verifies a 20 MB signed binary
     http = HTTP_SETTINGS if settings.profile == "scale" else {}
-    return [f"set {k} = {v}" for k, v in {**RETRY_SETTINGS, **http}.items()]
+    return [
+        extension_directory_statement(),
+        *(f"set {k} = {v}" for k, v in {**RETRY_SETTINGS, **http}.items()),
+    ]
 
 
 def session_statements(settings: Settings, read_only: bool = False) -> list[str]:

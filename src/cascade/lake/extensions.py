@@ -1,17 +1,27 @@
 """DuckDB extensions from the PyPI extension wheels, installed from local files only.
 
-`INSTALL '<file>'` copies a wheel's extension into DuckDB's extension directory once; after that
+`INSTALL '<file>'` copies a wheel's extension into cascade's extension directory once; after that
 `LOAD <name>` works in every process (dlt and dbt-duckdb included) without any network access.
+The directory is inside the Python environment cascade runs from (`<venv>/duckdb_extensions`),
+not DuckDB's default `~/.duckdb`: it holds binaries for exactly this environment's DuckDB, and
+removing the environment (`make clean`) removes them.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import duckdb
 
 EXTENSIONS = ("ducklake", "httpfs", "postgres_scanner", "sqlite_scanner")
+EXTENSION_DIR = Path(sys.prefix) / "duckdb_extensions"
+
+
+def extension_directory_statement() -> str:
+    """The SET that points a connection at cascade's extension directory (run it first)."""
+    return "set extension_directory = '" + str(EXTENSION_DIR).replace("'", "''") + "'"
 
 
 class ExtensionMissing(RuntimeError):
@@ -53,6 +63,7 @@ def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
     connection cheap.
     """
     global _installed
+    con.execute(extension_directory_statement())
     if _installed:
         return
     installed = {

@@ -39,7 +39,7 @@ from cascade.lake.connection import (
     metadata_prefix,
     quote,
 )
-from cascade.lake.extensions import EXTENSIONS
+from cascade.lake.extensions import EXTENSIONS, extension_directory_statement
 from cascade.settings import GOLD_MARTS, LAYERS, REDACTED, Settings
 
 EXPECTED_TABLES = {
@@ -271,6 +271,7 @@ def _lake_checks(
 ) -> None:
     if con is None:
         with duckdb.connect(":memory:") as bare:
+            bare.execute(extension_directory_statement())
             recorder.run("extensions", lambda: extensions(bare, settings.profile))
         return
     alias, meta = settings.lake_alias, metadata_prefix(settings)
