@@ -40,6 +40,7 @@ from cascade.lake.connection import (
     quote,
 )
 from cascade.lake.extensions import EXTENSIONS, extension_directory_statement
+from cascade.lake.lock import is_locked
 from cascade.settings import GOLD_MARTS, LAYERS, REDACTED, Settings
 
 EXPECTED_TABLES = {
@@ -586,15 +587,9 @@ def leftovers(con: duckdb.DuckDBPyConnection, settings: Settings, options: Healt
 
 def writer_lock_state(settings: Settings) -> Result:
     """Whether a local writer holds the lake's writer lock now (never creates the lock file)."""
-    import fcntl
-
     path = settings.home / "writer.lock"
     if not path.exists():
         return True, "SQLite catalog; no writer has run yet", {"writer_lock": "unused"}
-    with open(path) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True, "SQLite catalog; a writer holds the lock now", {"writer_lock": "held"}
-        fcntl.flock(handle, fcntl.LOCK_UN)
+    if is_locked(path):
+        return True, "SQLite catalog; a writer holds the lock now", {"writer_lock": "held"}
     return True, "SQLite catalog; the writer lock is free", {"writer_lock": "free"}

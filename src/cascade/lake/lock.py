@@ -2,7 +2,8 @@
 
 A SQLite catalog copes with several processes only by retrying on a busy database, and a dlt
 merge or dbt build is many commits long: an exclusive file lock next to the catalog makes local
-writers queue instead of racing. It is an OS lock (flock), so a killed process releases it.
+writers queue instead of racing. It is an OS lock (flock, through filelock), so a killed process
+releases it; the holder writes who it is into a file beside it (`<lock>.holder`).
 dbt builds share fixed temporary table names, so on PostgreSQL they queue on an advisory lock.
 
 No wait is endless: after `CASCADE_LOCK_TIMEOUT_S` the waiter stops with a message naming the
@@ -12,7 +13,6 @@ PostgreSQL session), so a stuck build is found instead of silently stalling ever
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from cascade.settings import Settings
 
@@ -44,10 +46,15 @@ def _holder_record() -> str:
     )
 
 
+def holder_file(path: Path) -> Path:
+    """Where the holder of the file lock at `path` writes its pid, host and command."""
+    return path.with_name(path.name + ".holder")
+
+
 def describe_holder(path: Path) -> str:
     """Who holds the file lock at `path`, as its holder wrote it down."""
     try:
-        holder = json.loads(path.read_text() or "{}")
+        holder = json.loads(holder_file(path).read_text() or "{}")
     except (OSError, ValueError):
         holder = {}
     if not holder:
@@ -60,37 +67,40 @@ def describe_holder(path: Path) -> str:
 
 @contextmanager
 def file_lock(path: Path, timeout_s: float) -> Iterator[float]:
-    """Hold an exclusive flock on `path`; yields the seconds spent waiting.
+    """Hold an exclusive lock on `path`; yields the seconds spent waiting.
 
-    The holder writes its pid, host and command into the file, so a waiter that gives up after
-    `timeout_s` can say who to look at. The file is opened without truncation: a waiter must
-    not erase the holder's record.
+    The holder writes its pid, host and command beside the lock, so a waiter that gives up
+    after `timeout_s` can say who to look at.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = FileLock(path, timeout=timeout_s, poll_interval=POLL_S)
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - started >= timeout_s:
-                    raise LockTimeout(
-                        f"waited {timeout_s:g} s for the lake's writer lock {path}, held by "
-                        f"{describe_holder(path)}; wait for it to finish, stop it if it is stuck, "
-                        "or raise CASCADE_LOCK_TIMEOUT_S"
-                    ) from None
-                time.sleep(POLL_S)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, _holder_record().encode(), 0)
-        try:
-            yield time.monotonic() - started
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.acquire()
+    except Timeout:
+        raise LockTimeout(
+            f"waited {timeout_s:g} s for the lake's writer lock {path}, held by "
+            f"{describe_holder(path)}; wait for it to finish, stop it if it is stuck, "
+            "or raise CASCADE_LOCK_TIMEOUT_S"
+        ) from None
+    holder = holder_file(path)
+    try:
+        holder.write_text(_holder_record())
+        yield time.monotonic() - started
     finally:
-        os.close(fd)
+        holder.write_text("")
+        lock.release()
+
+
+def is_locked(path: Path) -> bool:
+    """Whether another holder has the file lock at `path` now (it must exist)."""
+    probe = FileLock(path, timeout=0)
+    try:
+        probe.acquire()
+    except Timeout:
+        return True
+    probe.release()
+    return False
 
 
 @contextmanager
