@@ -20,6 +20,7 @@ from cascade.cli.report import report
 from cascade.demo.server import DemoServer
 from cascade.ingest import ingest_site
 from cascade.lake.connection import connect
+from cascade.report.clinical import Target
 from cascade.report.data import (
     Day,
     ReportError,
@@ -298,7 +299,10 @@ def test_pooled_days_equal_the_metrics_of_all_readings():
             carbs_g=0.0,
         )
 
-    summary = summarise_days([day(i, g) for i, g in enumerate(readings)], wear_pct=90.0)
+    wear = Target("wear", "wear_pct", ">=", 70.0, 14)
+    summary = summarise_days(
+        [day(i, g) for i, g in enumerate(readings)], wear_pct=90.0, consensus={"wear": wear}
+    )
     every = np.concatenate(readings)
     assert summary.readings == len(every) and summary.days == 4
     assert math.isclose(summary.mean_mg_dl, every.mean(), abs_tol=1e-3)

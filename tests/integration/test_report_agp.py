@@ -15,7 +15,7 @@ from cascade.demo.server import DemoServer
 from cascade.ingest import ingest_site
 from cascade.lake.connection import connect
 from cascade.report.build import write_report
-from cascade.report.clinical import columns, gri, smooth_agp, sufficiency
+from cascade.report.clinical import columns, gri, read_consensus, smooth_agp, sufficiency
 from cascade.settings import Settings
 from cascade.sources.nightscout.helpers import Window
 from cascade.transform import run_transform
@@ -249,12 +249,26 @@ def test_smoothing_wraps_midnight_and_keeps_empty_bins():
     assert np.isnan(smoothed[50]) and smoothed[49] == 100.0
 
 
-def test_gri_components_and_sufficiency_rule():
+def test_gri_components_and_sufficiency_rule(lake: Settings):
+    with connect(lake, read_only=True) as con:
+        consensus = read_consensus(con)
+    wear = consensus["wear"]
+    assert (wear.min_days, wear.threshold, wear.goal) == (14, 70.0, "≥70%")
+    assert [(t.key, t.goal) for t in consensus.values() if t.key != "wear"] == [
+        ("tir", ">70%"),
+        ("below_70", "<4%"),
+        ("below_54", "<1%"),
+        ("above_180", "<25%"),
+        ("above_250", "<5%"),
+        ("cv", "≤36%"),
+    ]
     bands = {"very_low": 1.0, "low": 5.0, "target": 70.0, "high": 16.0, "very_high": 8.0}
     g = gri(bands)
     assert (g.hypo, g.hyper) == (5.0, 16.0)
     assert g.value == pytest.approx(3 * 1 + 2.4 * 5 + 1.6 * 8 + 0.8 * 16) and g.zone == "C"
     assert gri({**bands, "very_low": 40.0}).value == 100.0
-    assert sufficiency(None, 14, 70.0).sufficient
-    assert not sufficiency(None, 13, 99.0).sufficient
-    assert not sufficiency({"meets_min_wear": False, "days_with_data": 20}, 20, 90.0).sufficient
+    assert sufficiency(None, 14, 70.0, wear).sufficient
+    assert not sufficiency(None, 13, 99.0, wear).sufficient
+    assert not sufficiency(
+        {"meets_min_wear": False, "days_with_data": 20}, 20, 90.0, wear
+    ).sufficient

@@ -189,7 +189,7 @@ def draw_targets(fig: Canvas, data: ReportData, units: Units) -> None:
         fontsize=7.5,
         color=WORSE if data.provisional else MUTED,
     )
-    rows = targets(data.summary, units)
+    rows = targets(data, units)
     step = 0.7 / len(rows)
     for i, row in enumerate(rows):
         y = 0.74 - i * step

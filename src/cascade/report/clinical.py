@@ -7,6 +7,7 @@ before a mart existed shows "not available" instead of failing.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -14,7 +15,6 @@ import duckdb
 import numpy as np
 
 PARTIAL_DAY_GAP = timedelta(hours=1)  # readings ending earlier than this before midnight: partial
-MIN_DAYS, MIN_WEAR_PCT = 14, 70.0  # consensus minimum for reliable period metrics
 AGP_SMOOTHING_BINS = 5  # the AGP's moving average: 5 × 15-min bins, centred, wrapping midnight
 GRI_ZONES = (("A", 0, 20), ("B", 20, 40), ("C", 40, 60), ("D", 60, 80), ("E", 80, 100))
 EPISODE_ROWS = (  # (type, level, plain label, threshold)
@@ -74,14 +74,55 @@ def gri(bands: dict[str, float], stored: float | None = None) -> Gri:
     return Gri(round(hypo, 4), round(hyper, 4), round(value, 4))
 
 
+COMPARATORS = {">": operator.gt, "<": operator.lt, "<=": operator.le, ">=": operator.ge}
+SHOWN = {">": ">", "<": "<", "<=": "≤", ">=": "≥"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One International Consensus target, as gold.mrt_consensus_targets holds it (the same
+    rows the marts' meets_* flags are made from)."""
+
+    key: str
+    metric: str
+    comparator: str
+    threshold: float
+    min_days: int | None = None
+
+    def met(self, value: float | None, days: int) -> bool:
+        """Whether a period with this metric value over `days` days meets the target."""
+        if value is None or (self.min_days is not None and days < self.min_days):
+            return False
+        return COMPARATORS[self.comparator](value, self.threshold)
+
+    @property
+    def goal(self) -> str:
+        """'>70%', '≤36%'."""
+        return f"{SHOWN[self.comparator]}{self.threshold:g}%"
+
+
+def read_consensus(con: duckdb.DuckDBPyConnection) -> dict[str, Target]:
+    """The lake's consensus targets by key (tir, below_70, ..., wear); empty on a lake built
+    before gold.mrt_consensus_targets existed."""
+    if not columns(con, "gold", "mrt_consensus_targets"):
+        return {}
+    rows = con.execute(
+        "select target, metric, comparator, threshold, min_days from gold.mrt_consensus_targets"
+    ).fetchall()
+    return {row[0]: Target(*row) for row in rows}
+
+
 @dataclass(frozen=True)
 class Sufficiency:
-    """Whether the period meets the consensus minimum of data (≥14 days, ≥70 % CGM active)."""
+    """Whether the period meets the consensus minimum of data (the wear target's days and
+    wear, e.g. ≥14 days, ≥70 % CGM active)."""
 
     days: int
     wear_pct: float
     meets_days: bool
     meets_wear: bool
+    min_days: int
+    min_wear_pct: float
 
     @property
     def sufficient(self) -> bool:
@@ -90,23 +131,27 @@ class Sufficiency:
     def reason(self) -> str:
         missing = []
         if not self.meets_days:
-            missing.append(f"{self.days} days of data (fewer than {MIN_DAYS})")
+            missing.append(f"{self.days} days of data (fewer than {self.min_days})")
         if not self.meets_wear:
-            missing.append(f"CGM active {self.wear_pct:.1f}% (under {MIN_WEAR_PCT:.0f}%)")
+            missing.append(f"CGM active {self.wear_pct:.1f}% (under {self.min_wear_pct:g}%)")
         return " and ".join(missing)
 
 
-def sufficiency(row: dict | None, days: int, wear_pct: float) -> Sufficiency:
-    """From mrt_period_summary's sufficiency columns when it has them, else the same rule here."""
+def sufficiency(row: dict | None, days: int, wear_pct: float, wear: Target) -> Sufficiency:
+    """From mrt_period_summary's sufficiency columns when it has them, else the wear target's
+    minimum (`wear`, from mrt_consensus_targets) applied here."""
     row = row or {}
     days = row.get("days_with_data") if row.get("days_with_data") is not None else days
     meets_days = row.get("meets_min_days")
     meets_wear = row.get("meets_min_wear")
+    min_days = wear.min_days or 0
     return Sufficiency(
         days=days,
         wear_pct=wear_pct,
-        meets_days=days >= MIN_DAYS if meets_days is None else bool(meets_days),
-        meets_wear=wear_pct >= MIN_WEAR_PCT if meets_wear is None else bool(meets_wear),
+        meets_days=days >= min_days if meets_days is None else bool(meets_days),
+        meets_wear=wear_pct >= wear.threshold if meets_wear is None else bool(meets_wear),
+        min_days=min_days,
+        min_wear_pct=wear.threshold,
     )
 
 

@@ -28,10 +28,12 @@ from .clinical import (
     Gri,
     Insulin,
     Sufficiency,
+    Target,
     Trace,
     columns,
     derive_partial_days,
     gri,
+    read_consensus,
     read_episodes,
     read_insulin,
     read_traces,
@@ -142,6 +144,7 @@ class ReportData:
     comparison: Comparison | None = None
     traces: dict[date, Trace] = field(default_factory=dict)
     sufficiency: Sufficiency | None = None
+    consensus: dict[str, Target] = field(default_factory=dict)
 
     @property
     def gri(self) -> Gri:
@@ -272,20 +275,21 @@ def summary_from_period(row: dict, period: str) -> Summary:
     )
 
 
-def meets_targets(summary: Summary) -> dict[str, bool]:
-    """The consensus targets, as mrt_period_summary's meets_* columns define them."""
+def metric(summary: Summary, name: str) -> float | None:
+    """The value of an mrt_period_summary column (`pct_target`, `cv_pct`, ...) in `summary`."""
+    band = name.removeprefix("pct_")
+    return summary.bands[band] if band in summary.bands else getattr(summary, name)
+
+
+def meets_targets(summary: Summary, consensus: dict[str, Target]) -> dict[str, bool]:
+    """The meets_* flags of mrt_period_summary, from the same targets (mrt_consensus_targets)."""
     return {
-        "tir_target": summary.bands["target"] > 70,
-        "below_70_target": summary.pct_below_70 < 4,
-        "below_54_target": summary.bands["very_low"] < 1,
-        "above_180_target": summary.pct_above_180 < 25,
-        "above_250_target": summary.bands["very_high"] < 5,
-        "cv_target": summary.cv_pct is not None and summary.cv_pct <= 36,
-        "wear_target": summary.days >= 14 and summary.wear_pct >= 70,
+        f"{key}_target": target.met(metric(summary, target.metric), summary.days)
+        for key, target in consensus.items()
     }
 
 
-def summarise_days(days: list[Day], wear_pct: float) -> Summary:
+def summarise_days(days: list[Day], wear_pct: float, consensus: dict[str, Target]) -> Summary:
     """Period metrics pooled from whole days: exact mean and SD, bands from recovered counts."""
     n = sum(d.readings for d in days)
     mean = sum(d.mean_mg_dl * d.readings for d in days) / n
@@ -313,25 +317,31 @@ def summarise_days(days: list[Day], wear_pct: float) -> Summary:
         meets={},
         source="pooled from the daily summaries of the window's days",
     )
-    summary.meets = meets_targets(summary)
+    summary.meets = meets_targets(summary, consensus)
     return summary
 
 
-def targets(summary: Summary, units: Units) -> list[TargetRow]:
-    """The consensus targets (Battelino 2019, most adults) with the period's values."""
+def targets(data: ReportData, units: Units) -> list[TargetRow]:
+    """The consensus targets (mrt_consensus_targets) with the period's values."""
     t = units.threshold
-    rows = [
-        ("tir", f"Time in range {t(TARGET_LOW)}–{t(TARGET_HIGH)}", summary.bands["target"], ">70%"),
-        ("below_70", f"Time below {t(70)}", summary.pct_below_70, "<4%"),
-        ("below_54", f"Time below {t(54)}", summary.bands["very_low"], "<1%"),
-        ("above_180", f"Time above {t(180)}", summary.pct_above_180, "<25%"),
-        ("above_250", f"Time above {t(250)}", summary.bands["very_high"], "<5%"),
-        ("cv", "Glucose variability (CV)", summary.cv_pct, "≤36%"),
-    ]
-    return [
-        TargetRow(key, label, value, f"{pct(value)}%", goal, summary.meets[f"{key}_target"])
-        for key, label, value, goal in rows
-    ]
+    labels = {
+        "tir": f"Time in range {t(TARGET_LOW)}–{t(TARGET_HIGH)}",
+        "below_70": f"Time below {t(70)}",
+        "below_54": f"Time below {t(54)}",
+        "above_180": f"Time above {t(180)}",
+        "above_250": f"Time above {t(250)}",
+        "cv": "Glucose variability (CV)",
+    }
+    summary = data.summary
+    rows = []
+    for key, label in labels.items():
+        target = data.consensus.get(key)
+        if target is None:
+            continue
+        value = metric(summary, target.metric)
+        met = summary.meets.get(f"{key}_target", False)
+        rows.append(TargetRow(key, label, value, f"{pct(value)}%", target.goal, met))
+    return rows
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
@@ -396,7 +406,12 @@ def describe_period(period: str, span: Span | None) -> str:
     return name if span is None else f"{name} ({span.first} to {span.last})"
 
 
-def compare(con: duckdb.DuckDBPyConnection, subject: str, daily: list[Day]) -> Comparison:
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    subject: str,
+    daily: list[Day],
+    consensus: dict[str, Target],
+) -> Comparison:
     """The window's days against as many days just before them, both from mrt_daily_glycaemia.
 
     Both periods are pooled the same way (summarise_days); wear is readings present ÷ expected
@@ -417,9 +432,9 @@ def compare(con: duckdb.DuckDBPyConnection, subject: str, daily: list[Day]) -> C
     previous = None
     if before:
         span = Span(before[0].local_date, before[-1].local_date)
-        previous = summarise_days(before, _wear(con, subject, span))
+        previous = summarise_days(before, _wear(con, subject, span), consensus)
     partial = frozenset(d.local_date for d in daily if d.partial)
-    current = summarise_days(daily, _wear(con, subject, current_span, partial))
+    current = summarise_days(daily, _wear(con, subject, current_span, partial), consensus)
     return Comparison(current, previous, previous_span)
 
 
@@ -450,6 +465,12 @@ def read_report(
         ).fetchall()
     ]
     subject = choose_subject(subjects, subject)
+    consensus = read_consensus(con)
+    if "wear" not in consensus:
+        raise ReportError(
+            "the lake has no gold.mrt_consensus_targets (built by an older cascade): "
+            "run `cascade transform`"
+        )
     periods = {
         row["period"]: row
         for row in _dicts(
@@ -475,7 +496,7 @@ def read_report(
         summary = summary_from_period(periods[matched], matched)
     else:
         data_days = Span(daily[0].local_date, daily[-1].local_date)
-        summary = summarise_days(daily, _wear(con, subject, data_days))
+        summary = summarise_days(daily, _wear(con, subject, data_days), consensus)
         notes.append(
             "Statistics are pooled from the daily mart (the window is not one of the summary "
             "periods); wear is readings present ÷ expected per day (mrt_quality_coverage)."
@@ -493,13 +514,13 @@ def read_report(
             f"{requested.days} days requested ({requested.first} to {requested.last}); "
             f"the lake holds data from {data.first} to {data.last}."
         )
-    report = ReportData(subject, requested, summary, agp, daily, notes)
+    report = ReportData(subject, requested, summary, agp, daily, notes, consensus=consensus)
     report.sufficiency = sufficiency(
-        periods[matched] if matched else None, summary.days, summary.wear_pct
+        periods[matched] if matched else None, summary.days, summary.wear_pct, consensus["wear"]
     )
     report.insulin = read_insulin(con, subject, span.first, span.last, set(partial))
     report.episodes = read_episodes(con, subject, agp_period)
-    report.comparison = compare(con, subject, daily)
+    report.comparison = compare(con, subject, daily, consensus)
     shown = daily[-1].local_date - timedelta(days=MAX_TRACE_DAYS - 1)
     report.traces = read_traces(con, subject, max(span.first, shown), span.last)
     return report

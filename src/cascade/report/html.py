@@ -61,7 +61,7 @@ def render_html(data: ReportData, units: Units, rendered: Rendered) -> str:
             units=units,
             pct=pct,
             bands=BANDS,
-            targets=targets(data.summary, units),
+            targets=targets(data, units),
             charts=charts(data, rendered),
             comparison=comparison_rows(data, units),
             notes=[*data.notes, *FOOTNOTES],

@@ -92,7 +92,10 @@ def _header(fig: SubFigure, data: ReportData) -> None:
     fig.text(0.01, 0.55, period_line(data), fontsize=10.5, va="center")
     active = f"Time CGM active: {pct(s.wear_pct)}%"
     fig.text(0.99, 0.82, active, fontsize=10.5, ha="right", va="center", weight="bold")
-    goal = f"{s.readings:,} readings · {wear} the goal of ≥14 days with ≥70%"
+    minimum = data.consensus.get("wear")
+    goal = f"{s.readings:,} readings"
+    if minimum is not None:
+        goal += f" · {wear} the goal of ≥{minimum.min_days} days with {minimum.goal}"
     fig.text(0.99, 0.55, goal, ha="right", **{**muted, "fontsize": 8.5})
     fig.text(0.01, 0.30, f"Statistics: {s.source}", **muted)
     fig.text(0.01, 0.12, f"AGP: {data.agp_source}", **muted)

@@ -138,16 +138,11 @@ final as (
 select
     *,
     -- the International Consensus targets for most adults with type 1 or type 2 diabetes
-    coalesce(pct_target > 70, false) as meets_tir_target,
-    coalesce(pct_below_70 < 4, false) as meets_below_70_target,
-    coalesce(pct_very_low < 1, false) as meets_below_54_target,
-    coalesce(pct_above_180 < 25, false) as meets_above_180_target,
-    coalesce(pct_very_high < 5, false) as meets_above_250_target,
-    coalesce(cv_pct <= 36, false) as meets_cv_target,
-    coalesce(days >= 14 and wear_pct >= {{ var('low_wear_pct') }}, false) as meets_wear_target,
+    {{ consensus_flags() }},
     -- the consensus minimum of data: metrics of a period below it are provisional
-    days_with_data >= 14 as meets_min_days,
+    days_with_data >= {{ var('min_days') }} as meets_min_days,
     coalesce(wear_pct >= {{ var('low_wear_pct') }}, false) as meets_min_wear,
-    days_with_data >= 14 and coalesce(wear_pct >= {{ var('low_wear_pct') }}, false) as is_sufficient
+    days_with_data >= {{ var('min_days') }}
+        and coalesce(wear_pct >= {{ var('low_wear_pct') }}, false) as is_sufficient
 from final
 order by subject_id, period
