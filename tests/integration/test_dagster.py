@@ -11,7 +11,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+# no public Dagster API lists the steps a job's run will execute
+from dagster._core.execution.api import create_execution_plan
+
 from cascade.definitions import build_definitions
+from cascade.defs.jobs import HOURLY_JOB
 from cascade.defs.partitions import partition_range_tags
 from cascade.defs.runners import nightscout_pipeline_job, run_backfill, run_pipeline
 from cascade.demo.generator import entries_for_day
@@ -57,6 +61,14 @@ def test_asset_graph_matches_the_snapshot(local_settings: Settings):
     assert "raw/entries" in graph["bronze/stg_entries"]["deps"]
     assert "ops/sites" in graph["bronze/stg_profile_periods"]["deps"]
     assert {v["group"] for v in graph.values()} == {"ops", "raw", "bronze", "silver", "gold"}
+
+
+def test_hourly_run_makes_three_dbt_steps(local_settings: Settings):
+    """Profile tables, every incremental model, then the tables: each step is one dbt process,
+    so a check or ref that sends Dagster back and forth between them costs seconds a run."""
+    job = build_definitions(local_settings).resolve_job_def(HOURLY_JOB)
+    steps = [s.key for s in create_execution_plan(job).get_steps_to_execute_in_topo_order()]
+    assert [s for s in steps if s.startswith("dbt_")] == ["dbt_tables", "dbt_daily", "dbt_tables_2"]
 
 
 def day_count(day: date) -> int:

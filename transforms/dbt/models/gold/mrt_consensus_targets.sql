@@ -3,7 +3,11 @@
   low_wear_pct), one row per target: a period meets it when `metric comparator threshold` holds
   (and, for wear, it spans at least min_days days). The report applies these rows to windows
   that are not one of mrt_period_summary's periods, so the thresholds live in one place.
+  It reads nothing; the dependency below only puts it in the run's first dbt step (Dagster
+  gives a model without inputs a step, so a dbt process, of its own).
 -#}
+
+-- depends_on: {{ ref('stg_profile') }}
 
 with
 

@@ -6,8 +6,8 @@
   following day, whose first readings step from the window's last one; it reads far enough before
   the window that the first reading finds its previous one (up to lookback_minutes back).
   sensor_age_days counts from the subject's latest sensor start or change at or before the
-  reading, from every change known (fct_device_changes, a small table read without the window:
-  a sensor may have started weeks before the window).
+  reading, from every change known (macro device_changes over stg_treatments, read without the
+  window: a sensor may have started weeks before the window).
 -#}
 
 {%- set lookback_days = (var('lookback_minutes') | int / 1440) | round(0, 'ceil') | int + 1 %}
@@ -38,7 +38,7 @@ stepped as (
 sensor_starts as (
 
     select subject_id, changed_at as sensor_started_at
-    from {{ ref('fct_device_changes') }}
+    from ({{ device_changes(ref('stg_treatments')) }})
     where change_type = 'sensor'
 
 ),
