@@ -20,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from filelock import FileLock
 
 from cascade.defs.jobs import INGEST_JOB, PIPELINE_JOB, REFINE_JOB, SITES_DBT_JOB, SITES_JOB
 from cascade.defs.partitions import (
@@ -98,8 +99,14 @@ _prepare_dbt_once = cache(prepare_dbt_project)
 
 
 def persistent_instance(settings: Settings) -> dg.DagsterInstance:
-    """The instance `cascade dev` shows: run history under $CASCADE_HOME/dagster."""
-    return dg.DagsterInstance.local_temp(str(prepare_dagster_home(settings)))
+    """The instance `cascade dev` shows: run history under $CASCADE_HOME/dagster.
+
+    Opened under a file lock: processes or threads opening a new instance at once race to
+    create its SQLite storage ("alembic_version has more than one head").
+    """
+    home = prepare_dagster_home(settings)
+    with FileLock(home / "instance.lock", timeout=settings.lock_timeout_s):
+        return dg.DagsterInstance.local_temp(str(home))
 
 
 def run_pipeline(
@@ -268,9 +275,7 @@ def run_backfill(
     `one_run_per_partition` runs the whole pipeline once per day instead (to measure against).
     """
     _prepare_dbt_once()  # here, not in every process at the same time
-    # the instance's SQLite storage is created (and migrated) here once: processes creating it
-    # at the same time race on its schema version table
-    persistent_instance(settings).dispose()
+    prepare_dagster_home(settings)
     started = time.perf_counter()
     report = BackfillReport()
     payload = settings.to_child_json()
