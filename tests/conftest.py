@@ -28,17 +28,15 @@ def _clean_environment(
     """No test sees the developer's CASCADE_* settings or .env file.
 
     dbt's unit tests check the models' SQL on fixtures, the same in every build, and take about
-    a third of one: they run in the tests marked `dbt_unit_tests` (a build on each profile, and
-    on lakes missing a collection), and are left out of the other builds with dbt's own
-    DBT_EXCLUDE_RESOURCE_TYPES.
+    a third of one: as in production they are left out, except in the tests marked
+    `dbt_unit_tests` (a build on each profile, and on lakes missing a collection), which set
+    CASCADE_DBT_UNIT_TESTS.
     """
     for name in list(os.environ):
         if name.startswith("CASCADE_") and name != "CASCADE_TEST_PG_URL":
             monkeypatch.delenv(name)
-    if request.node.get_closest_marker("dbt_unit_tests") is None:
-        monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test")
-    else:
-        monkeypatch.delenv("DBT_EXCLUDE_RESOURCE_TYPES", raising=False)
+    if request.node.get_closest_marker("dbt_unit_tests") is not None:
+        monkeypatch.setenv("CASCADE_DBT_UNIT_TESTS", "true")
     monkeypatch.chdir(tmp_path)
 
 

@@ -259,6 +259,10 @@ class Settings(BaseSettings):
     load_deadline_s: float = Field(
         default=60.0, gt=0, description="A load into the lake ends with an error after this long"
     )
+    dbt_unit_tests: bool = Field(
+        default=False,
+        description="Run dbt's unit tests in every build (development, CI); production leaves them out",
+    )
     marts_url: SecretStr | None = None
     glucose_units: Literal["mg/dL", "mmol/L"] = "mg/dL"
 

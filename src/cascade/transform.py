@@ -9,7 +9,9 @@ This module is the one way dbt runs: `dbt_args` builds the command line, `dbt_se
 the lock and the environment, `dbt_resource` (dagster-dbt's DbtCliResource) runs it. Both
 `cascade transform` (`run_transform`, which summarises) and the Dagster assets
 (`cascade.defs.transform`, which stream events) go through them, so they build identically:
-models, data tests and unit tests (unit tests whose raw table is missing are left out).
+models and data tests; dbt's unit tests too where `CASCADE_DBT_UNIT_TESTS` asks for them
+(development, CI: they check the models' SQL on fixtures, not the data, and would take a
+quarter of every hourly build), except those whose raw table is missing.
 """
 
 from __future__ import annotations
@@ -149,8 +151,8 @@ def dbt_args(
     dbt writes its artifacts and its log file (text, info level) under `<CASCADE_HOME>/dbt`,
     next to the lake it ran on, never into the repository. Its stdout stays structured (JSON
     lines, dagster-dbt turns them into events); callers decide whether anyone sees them.
-    Unit tests run in every build (both paths), except those whose raw table is missing.
-    The window is not an argument: dbt_session puts it in the environment (see window_env).
+    dbt's unit tests run only with `settings.dbt_unit_tests` (dbt's advice: development and CI,
+    not production); `exclude` is then `unit_test_exclusions(settings)`. The window is not an argument: dbt_session puts it in the environment (see window_env).
     """
     work = dbt_work_dir(settings)
     args = [
@@ -183,6 +185,8 @@ def dbt_args(
         args += ["--select", select]
     if exclude:
         args += ["--exclude", " ".join(exclude)]  # one value: dagster-dbt reads one per flag
+    if not settings.dbt_unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     return args
 
 
@@ -205,19 +209,29 @@ def dbt_project() -> DbtProject:
     return project
 
 
+class CascadeDbtCli(DbtCliResource):
+    """dagster-dbt's DbtCliResource without the in-process dbt adapter it builds before every
+    command (~1.8 s of loading dbt's macros each time, two or three times a run). That adapter
+    only serves `fetch_row_counts()` / `fetch_column_metadata()`, which cascade does not use;
+    dbt itself still runs as the usual subprocess. DbtCliInvocation accepts no adapter."""
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - see the class docstring
+        return None
+
+
 def prepare_dbt_project() -> None:
     """`dbt parse` now, quietly: a model added since install becomes an asset (partial parsing
     keeps this to seconds). The CLI's runners call it once per command, since they run from a
     checkout; deployments parse once at build time."""
     project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
-    resource = DbtCliResource(project_dir=project, dbt_executable=str(DBT_EXECUTABLE))
+    resource = CascadeDbtCli(project_dir=project, dbt_executable=str(DBT_EXECUTABLE))
     with patched_environ(DBT_QUIET_ENV), redirect_stdout(io.StringIO()):
         resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
 
 
 def dbt_resource() -> DbtCliResource:
-    """DbtCliResource over the one project, with this environment's dbt."""
-    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(DBT_EXECUTABLE))
+    """The dbt resource over the one project, with this environment's dbt."""
+    return CascadeDbtCli(project_dir=dbt_project(), dbt_executable=str(DBT_EXECUTABLE))
 
 
 @contextmanager
@@ -249,8 +263,10 @@ STAGING_MODELS = {
 }
 
 
-def unit_tests_without_input(settings: Settings) -> list[str]:
-    """dbt selectors of the unit tests whose raw table never arrived in this lake.
+def unit_test_exclusions(settings: Settings) -> list[str]:
+    """dbt selectors of the unit tests a build of this lake leaves out: none unless
+    `settings.dbt_unit_tests` (then dbt_args leaves them all out), else those whose raw table
+    never arrived in this lake.
 
     Missing collections are normal (a treatments-only site, a CSV import): the models build on
     an empty input, but dbt compiles a unit test's fixture against the real source table, so
@@ -258,6 +274,8 @@ def unit_tests_without_input(settings: Settings) -> list[str]:
     """
     from cascade.lake.connection import LakeError, connect
 
+    if not settings.dbt_unit_tests:
+        return []
     try:
         with connect(settings, read_only=True) as con:
             present = {
@@ -342,6 +360,33 @@ def _error_message(settings: Settings, outcome: TransformResult, exception) -> s
     return settings.redact("\n".join(lines))
 
 
+@cache
+def incremental_models() -> tuple[str, ...]:
+    """"schema.table" of every incremental model in the manifest."""
+    manifest = json.loads(dbt_project().manifest_path.read_text())
+    return tuple(
+        sorted(
+            f"{node['schema']}.{node['alias']}"
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model"
+            and node["config"].get("materialized") == "incremental"
+        )
+    )
+
+
+def built_incremental_tables(con, settings: Settings) -> tuple[str, ...]:
+    """The incremental models' tables that exist in the lake ("schema.table")."""
+    present = {
+        f"{schema}.{table}"
+        for schema, table in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = ?",
+            [settings.lake_alias],
+        ).fetchall()
+    }
+    return tuple(t for t in incremental_models() if t in present)
+
+
 def record_build(settings: Settings, start: date | None = None, end: date | None = None) -> int:
     """Record the lake's current snapshot as the last completed build; return its id.
 
@@ -353,7 +398,8 @@ def record_build(settings: Settings, start: date | None = None, end: date | None
 
     with connect(settings) as con:
         alias = settings.lake_alias
-        ensure_layout(con, settings, ("bronze", "silver"))  # a no-op once keys are set
+        # a metadata read once keys and limits are set
+        ensure_layout(con, settings, ("bronze", "silver"), built_incremental_tables(con, settings))
         snapshot = con.execute(
             f"select max(snapshot_id) from ducklake_snapshots('{alias}')"
         ).fetchone()[0]
@@ -392,7 +438,7 @@ def run_transform(
             "or set CASCADE_HOME to the folder that holds catalog.sqlite"
         )
     window = window_env(start, end, subjects)
-    args = dbt_args(settings, full_refresh, select, exclude=unit_tests_without_input(settings))
+    args = dbt_args(settings, full_refresh, select, exclude=unit_test_exclusions(settings))
     outcome = TransformResult(window=(start, end), full_refresh=full_refresh)
     started = time.perf_counter()
     results = dbt_work_dir(settings) / "target" / "run_results.json"

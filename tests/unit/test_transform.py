@@ -21,6 +21,7 @@ from cascade.transform import (
     dbt_env,
     patched_environ,
     run_transform,
+    unit_test_exclusions,
     window_env,
 )
 
@@ -136,6 +137,18 @@ def test_args_without_options_build_everything(tmp_path: Path):
     args = dbt_args(Settings(home=tmp_path, _env_file=None))
 
     assert "--full-refresh" not in args and "--select" not in args
+
+
+@pytest.mark.parametrize("wanted", [False, True])
+def test_unit_tests_run_only_where_settings_ask(tmp_path, wanted):
+    settings = Settings(home=tmp_path, dbt_unit_tests=wanted, _env_file=None)
+
+    args = dbt_args(settings, exclude=unit_test_exclusions(settings))
+
+    left_out = args[args.index("--exclude-resource-type") + 1] if not wanted else None
+    assert ("--exclude-resource-type" in args) is not wanted and left_out in (None, "unit_test")
+    # with no lake yet every raw table is missing: each staging model's unit tests are left out
+    assert ("--exclude" in args) is wanted
 
 
 def test_project_dir_is_the_repository_dbt_project():

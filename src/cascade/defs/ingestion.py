@@ -13,10 +13,16 @@ from cascade.ingest import RAW_SCHEMA, IngestResult, SitesResult, ingest_site, i
 from cascade.lake.connection import connect, quote
 from cascade.settings import Settings
 from cascade.sites import list_sites
-from cascade.sources.nightscout.helpers import Window
 
-PARTITIONED = ("entries", "treatments", "devicestatus")
+# the raw tables one load of the one-site shortcut writes: every collection, the profile too
+# (a second dlt load for it cost ~3 s a run); the dated ones place rows on local days
+COLLECTIONS = ("entries", "treatments", "devicestatus", "profile")
+DATED = ("entries", "treatments", "devicestatus")
 KINDS = {"dlt", "ducklake"}
+DESCRIPTIONS = {
+    "profile": "Nightscout treatment profiles (basal, ISF, carb ratio, targets): the whole "
+    "collection, reloaded by every run"
+}
 
 
 def raw_key(collection: str) -> dg.AssetKey:
@@ -44,7 +50,12 @@ def materializations(result: IngestResult, collections: tuple[str, ...]):
 
 
 def build_ingestion_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy):
-    """The partitioned raw tables (one multi-asset, subsettable) and the unpartitioned profile."""
+    """The raw tables of the one-site shortcut (one multi-asset, subsettable, one dlt load per
+    run), and the registered sites' asset.
+
+    The profile shares the daily partitions: each run reloads the site's whole profile
+    collection (profiles are few and carry no day), so a partition of `raw/profile` is the
+    profile as that day's run found it."""
 
     @dg.multi_asset(
         name="nightscout_raw",
@@ -53,9 +64,11 @@ def build_ingestion_assets(partitions: dg.PartitionsDefinition, policy: dg.Backf
                 raw_key(c),
                 group_name="raw",
                 kinds=KINDS,
-                description=f"Nightscout {c}, merged on (subject_id, record_key) by dlt",
+                description=DESCRIPTIONS.get(
+                    c, f"Nightscout {c}, merged on (subject_id, record_key) by dlt"
+                ),
             )
-            for c in PARTITIONED
+            for c in COLLECTIONS
         ],
         partitions_def=partitions,
         backfill_policy=policy,
@@ -64,28 +77,14 @@ def build_ingestion_assets(partitions: dg.PartitionsDefinition, policy: dg.Backf
     )
     def nightscout_raw(context: dg.AssetExecutionContext, cascade: CascadeResource):
         settings = cascade.settings()
-        collections = tuple(c for c in PARTITIONED if raw_key(c) in context.selected_asset_keys)
+        collections = tuple(c for c in COLLECTIONS if raw_key(c) in context.selected_asset_keys)
         window = partition_window(context)
         context.log.info(f"ingesting {', '.join(collections)} for {window.start} – {window.end}")
         result = ingest_site(settings, window, collections=collections)
         context.log.info(result.describe())
         yield from materializations(result, collections)
 
-    @dg.asset(
-        key=raw_key("profile"),
-        group_name="raw",
-        kinds=KINDS,
-        pool=LAKE_POOL,
-        description="Nightscout treatment profiles (basal, ISF, carb ratio, targets)",
-    )
-    def nightscout_profile(context: dg.AssetExecutionContext, cascade: CascadeResource):
-        settings = cascade.settings()
-        everything = Window.all_time()
-        result = ingest_site(settings, everything, collections=("profile",))
-        context.log.info(result.describe())
-        return next(materializations(result, ("profile",)))
-
-    return [nightscout_raw, nightscout_profile, nightscout_sites]
+    return [nightscout_raw, nightscout_sites]
 
 
 SITES_KEY = raw_key("nightscout_sites")
@@ -109,7 +108,7 @@ def site_days(settings: Settings, load_id: str | None) -> dict[str, tuple[str, s
         parts = " union all ".join(
             f"select subject_id, date_ms from {RAW_SCHEMA}.{c} "
             f"where _dlt_load_id = {quote(load_id)}"
-            for c in PARTITIONED
+            for c in DATED
             if c in tables
         )
         if not parts:

@@ -1,8 +1,10 @@
 """dbt assets: bronze → silver → gold as two multi-assets over one manifest.
 
 Incremental models (window_replace by local day) are partitioned like the raw tables they
-read; table models (profiles, dimensions, whole-period marts) are rebuilt whole by every run,
-so they carry no partitions. Both run dbt through `cascade.transform`, exactly as
+read, and so are the few table models they read (the profile's): a step is one dbt process
+(seconds of start-up), so a run makes two, not three with the profile tables apart. The other
+table models (dimensions, whole-period marts) are rebuilt whole by every run, downstream of
+the daily ones, and carry no partitions. Both run dbt through `cascade.transform`, exactly as
 `cascade transform` does; dbt's tests become asset checks, and `dbt build` skips whatever sits
 downstream of a failing test.
 """
@@ -28,12 +30,13 @@ from cascade.transform import (
     dbt_session,
     dbt_work_dir,
     record_build,
-    unit_tests_without_input,
+    unit_test_exclusions,
     window_env,
 )
 
 LAYERS = ("bronze", "silver", "gold")
-INCREMENTAL_SELECTOR = "config.materialized:incremental"
+# every incremental model and every model upstream of one (dbt's graph operator)
+DAILY_SELECTOR = "+config.materialized:incremental"
 
 
 class CascadeTranslator(DagsterDbtTranslator):
@@ -68,7 +71,7 @@ def dbt_build(
 ):
     """`dbt build` of this step's selection; on success readers may see the new snapshot."""
     settings = cascade.settings()
-    args = dbt_args(settings, exclude=unit_tests_without_input(settings))
+    args = dbt_args(settings, exclude=unit_test_exclusions(settings))
     with dbt_session(settings, echo=cascade.echo_dbt, window=window_env(start, end)):
         target = dbt_work_dir(settings) / "target"
         yield from dbt.cli(args, context=context, target_path=target).stream()
@@ -97,7 +100,7 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
 
     @dbt_assets(
         name="dbt_daily",
-        select=INCREMENTAL_SELECTOR,
+        select=DAILY_SELECTOR,
         partitions_def=partitions,
         backfill_policy=policy,
         **common,
@@ -105,7 +108,7 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
     def dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource):
         yield from dbt_build(context, dbt, cascade, *local_dates(partition_window(context)))
 
-    @dbt_assets(name="dbt_tables", exclude=INCREMENTAL_SELECTOR, **common)
+    @dbt_assets(name="dbt_tables", exclude=DAILY_SELECTOR, **common)
     def dbt_tables(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource
     ):

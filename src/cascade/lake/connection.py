@@ -175,8 +175,11 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, read_only: bool
         con.execute(f"select count(*) from glob({quote(settings.lake_data_path + '*')})")
     con.execute(attach_statement(settings, read_only))
     if not read_only:
-        for layer in LAYERS:
-            con.execute(f"create schema if not exists {settings.lake_alias}.{layer}")
+        from cascade.lake.layout import INLINED_SCHEMAS, ensure_inlining
+
+        for schema in dict.fromkeys((*LAYERS, *INLINED_SCHEMAS)):
+            con.execute(f"create schema if not exists {settings.lake_alias}.{schema}")
+        ensure_inlining(con, settings)  # before any table exists: see cascade.lake.layout
     con.execute(f"use {settings.lake_alias}")
 
 
@@ -204,8 +207,8 @@ def connect(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Yield a fresh in-memory DuckDB with the lake attached as `settings.lake_alias`.
 
-    Read-write mode creates the catalog, data path and the raw/bronze/silver/gold schemas when
-    missing; read-only mode creates nothing. The connection is always closed on exit.
+    Read-write mode creates the catalog, data path, the raw/bronze/silver/gold/ops schemas and
+    the inlining limits when missing; read-only mode creates nothing. The connection is always closed on exit.
     """
     settings = settings or Settings()
     con = _open(settings, read_only)

@@ -13,7 +13,14 @@ table exists: after the dbt build that created it.
 
 Inlining: a write of at most INLINE_ROWS rows (an hourly refresh of a site, a day's window of a
 mart) goes into the catalog instead of a Parquet file of its own, so hourly loads do not litter
-the store with tiny files; `cascade maintain` flushes inlined rows into files.
+the store with tiny files; `cascade maintain` flushes inlined rows into files. Only tables that
+live on are inlined: raw and ops (schema options, set when the lake is created) and dbt's
+incremental models (table options, set after the build that created them). DuckLake gives
+every inlined table a table of its own in the catalog database, kept until its snapshots
+expire, and dbt rebuilds a table model as a new table every run (as dlt does its staging
+tables every load): inlined, an hourly refresh left ~30 catalog tables behind per run and
+every later statement slowed (a refresh took 34 s on a maintained lake, 56 s ten runs later).
+Everything else writes files (global limit 0, explicit: DuckLake's own default inlines).
 """
 
 from __future__ import annotations
@@ -68,28 +75,59 @@ def ensure_partitioning(
     return changed
 
 
-def inlining_set(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
-    """Whether the lake's data inlining limit (a catalog-wide option) is INLINE_ROWS."""
-    current = con.execute(
-        "select value from ducklake_options(?) where option_name = 'data_inlining_row_limit'",
+# schemas whose tables are written in small batches and never replaced
+INLINED_SCHEMAS = ("raw", "ops")
+
+
+def inlining_options(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    """The lake's data inlining limits: {(scope, entry): value}, e.g. ("SCHEMA", "raw")."""
+    rows = con.execute(
+        "select scope, scope_entry, value from ducklake_options(?) "
+        "where option_name = 'data_inlining_row_limit'",
         [settings.lake_alias],
-    ).fetchone()
-    return current is not None and current[0] == str(INLINE_ROWS)
+    ).fetchall()
+    return {(scope, entry): value for scope, entry, value in rows}
 
 
-def layout_pending(con: duckdb.DuckDBPyConnection, settings: Settings, layers: tuple[str, ...]):
-    """Whether ensure_layout has anything to do (two metadata reads; no write, no lock)."""
-    return bool(unpartitioned(con, settings, layers)) or not inlining_set(con, settings)
+def wanted_inlining(tables: tuple[str, ...] = ()) -> dict:
+    """The limits cascade sets: none lake-wide, INLINE_ROWS on INLINED_SCHEMAS and `tables`
+    ("schema.table", dbt's incremental models)."""
+    wanted = {("GLOBAL", None): "0"}
+    wanted |= {("SCHEMA", schema): str(INLINE_ROWS) for schema in INLINED_SCHEMAS}
+    return wanted | {("TABLE", table): str(INLINE_ROWS) for table in tables}
+
+
+def ensure_inlining(
+    con: duckdb.DuckDBPyConnection, settings: Settings, tables: tuple[str, ...] = ()
+) -> list[str]:
+    """Set the inlining limits of wanted_inlining that differ (one metadata read when none
+    does); `tables` must exist. Returns what was changed."""
+    current = inlining_options(con, settings)
+    changed = []
+    for (scope, entry), value in wanted_inlining(tables).items():
+        if current.get((scope, entry)) == value:
+            continue
+        where = ""
+        if scope == "SCHEMA":
+            where = f", schema => {quote(entry)}"
+        elif scope == "TABLE":
+            schema, table = entry.split(".", 1)
+            where = f", schema => {quote(schema)}, table_name => {quote(table)}"
+        con.execute(
+            f"call {settings.lake_alias}.set_option('data_inlining_row_limit', {value}{where})"
+        )
+        changed.append(f"data_inlining_row_limit {scope.lower()} {entry or ''}".strip())
+    return changed
 
 
 def ensure_layout(
-    con: duckdb.DuckDBPyConnection, settings: Settings, layers: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    layers: tuple[str, ...],
+    inlined_tables: tuple[str, ...] = (),
 ) -> list[str]:
-    """Partition keys on `layers`' new tables and the lake's inlining limit; what was changed."""
-    changed = ensure_partitioning(con, settings, layers)
-    if not inlining_set(con, settings):
-        con.execute(
-            f"call {settings.lake_alias}.set_option('data_inlining_row_limit', {INLINE_ROWS})"
-        )
-        changed.append("data_inlining_row_limit")
-    return changed
+    """Partition keys on `layers`' new tables and the inlining limits (`inlined_tables`: the
+    incremental models, "schema.table"); what was changed."""
+    return ensure_partitioning(con, settings, layers) + ensure_inlining(
+        con, settings, inlined_tables
+    )
