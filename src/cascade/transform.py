@@ -362,7 +362,7 @@ def _error_message(settings: Settings, outcome: TransformResult, exception) -> s
 
 @cache
 def incremental_models() -> tuple[str, ...]:
-    """"schema.table" of every incremental model in the manifest."""
+    """ "schema.table" of every incremental model in the manifest."""
     manifest = json.loads(dbt_project().manifest_path.read_text())
     return tuple(
         sorted(

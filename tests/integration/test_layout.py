@@ -68,7 +68,9 @@ def test_tables_get_their_keys_and_new_files_follow_them(local_settings):
 def inlined_tables(settings) -> int:
     with connect(settings, read_only=True) as con:
         meta = metadata_prefix(settings)
-        return con.execute(f"select count(*) from {meta}.ducklake_inlined_data_tables").fetchone()[0]
+        return con.execute(f"select count(*) from {meta}.ducklake_inlined_data_tables").fetchone()[
+            0
+        ]
 
 
 def test_rebuilds_leave_no_catalog_tables_behind(local_settings):
