@@ -3,7 +3,9 @@
   given) is a value of this column: referential integrity stated on the dimension's side.
   dbt's `relationships` on the fact would say the same, but it makes the fact's check depend on
   the dimension, which Dagster then orders between the incremental steps: stated here, a run
-  builds profile tables, then every incremental model, then the tables (three dbt steps).
+  builds every incremental model, then the tables (two dbt steps). The test reads a model of
+  the other step, so dagster-dbt makes it no asset check: it runs in the tables' step, fails
+  that step when it fails, and is recorded as an observation of both models.
 -#}
 {% test covers(model, column_name, relation, field, window_column=none) %}
     select f.{{ field }}
