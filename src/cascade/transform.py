@@ -19,7 +19,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
@@ -30,6 +32,7 @@ from pathlib import Path
 from unittest.mock import patch
 
 from dagster_dbt import DbtCliResource, DbtProject
+from filelock import FileLock
 
 from cascade.lake.extensions import EXTENSION_DIR, ensure_installed
 from cascade.lake.lock import transform_lock
@@ -219,14 +222,32 @@ class CascadeDbtCli(DbtCliResource):
         return None
 
 
+# what `dbt parse` writes that others read: Dagster the manifest, every dbt run (copied by
+# dagster-dbt into its own target path) the partial-parse state
+PARSE_ARTIFACTS = ("manifest.json", "partial_parse.msgpack", "semantic_manifest.json")
+
+
 def prepare_dbt_project() -> None:
     """`dbt parse` now, quietly: a model added since install becomes an asset (partial parsing
     keeps this to seconds). The CLI's runners call it once per command, since they run from a
-    checkout; deployments parse once at build time."""
+    checkout; deployments parse once at build time.
+
+    Safe beside other processes of this checkout (two commands, test workers): one parse at a
+    time, under a file lock, into a private folder whose artifacts then replace the project's
+    atomically, so no reader ever loads a half-written manifest."""
     project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
     resource = CascadeDbtCli(project_dir=project, dbt_executable=str(DBT_EXECUTABLE))
-    with patched_environ(DBT_QUIET_ENV), redirect_stdout(io.StringIO()):
-        resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    target = PROJECT_DIR / project.target_path  # relative to the project, as dbt reads it
+    target.mkdir(parents=True, exist_ok=True)
+    with FileLock(target / "parse.lock"), tempfile.TemporaryDirectory(dir=target) as work:
+        private = Path(work)
+        if (target / "partial_parse.msgpack").exists():
+            shutil.copy2(target / "partial_parse.msgpack", private / "partial_parse.msgpack")
+        with patched_environ(DBT_QUIET_ENV), redirect_stdout(io.StringIO()):
+            resource.cli(["parse", "--quiet"], target_path=private).wait()
+        for name in PARSE_ARTIFACTS:
+            if (private / name).exists():
+                os.replace(private / name, target / name)
 
 
 def dbt_resource() -> DbtCliResource:

@@ -219,3 +219,29 @@ def test_window_runs_equal_a_full_refresh(local_settings: Settings):
         "select count(*) from ducklake.gold.mrt_daily_glycaemia where subject_id = 'demo'",
     )
     assert days == [(3,)]
+
+
+def _parse(_: int) -> None:
+    from cascade.transform import prepare_dbt_project
+
+    prepare_dbt_project()
+
+
+def test_concurrent_parses_never_show_a_half_written_manifest():
+    """Two commands (or test workers) of one checkout parse at once while Dagster reads the
+    manifest: the parses take turns and each manifest appears whole (os.replace)."""
+    import multiprocessing
+    import time
+
+    manifest = PROJECT_DIR / "target" / "manifest.json"
+    _parse(0)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pending = pool.map_async(_parse, range(2))
+        reads = 0
+        while not pending.ready():
+            assert json.loads(manifest.read_text())["nodes"]
+            reads += 1
+            time.sleep(0.005)
+        pending.get(timeout=300)
+    assert reads > 0
+    assert not list((PROJECT_DIR / "target").glob("tmp*"))  # each private folder removed
