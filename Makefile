@@ -28,8 +28,8 @@ install: $(VENV)/.installed
 run: install  ## the main job: demo Nightscout -> lake, on the local profile
 	$(BIN)/cascade run
 
-test: install  ## the whole suite (PostgreSQL + S3 tests included where PostgreSQL is reachable)
-	$(BIN)/pytest
+test: install  ## the whole suite (PostgreSQL + S3 tests included where PostgreSQL is reachable), on two workers
+	$(BIN)/pytest -n 2 --dist worksteal
 
 test-fast: install  ## unit tests only: seconds, no lake, no network
 	$(BIN)/pytest tests/unit -q
