@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import BIN, free_port, peak_memory_mib, process  # noqa: E402
-from many_sites import scale_lake, serve  # noqa: E402
+from common import BIN, free_port, peak_memory_mib, process, scale_settings  # noqa: E402
+from many_sites import serve  # noqa: E402
 
 from cascade.demo.server import people  # noqa: E402
 from cascade.ingest import ingest_sites  # noqa: E402
@@ -129,17 +129,15 @@ def main() -> None:
         print(json.dumps(one_worker(args.one, names)), flush=True)
         return
 
-    port, s3_port = free_port(), free_port()
-    moto = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)]
-    endpoint = f"http://127.0.0.1:{s3_port}"
+    port = free_port()
     rows = []
-    with process(serve(port, max(args.sites)), port), process(moto, s3_port):
+    with process(serve(port, max(args.sites)), port):
         url = f"http://127.0.0.1:{port}"
         for n in args.sites:
             # one worker, all N sites
             with (
                 tempfile.TemporaryDirectory() as tmp,
-                scale_lake(Path(tmp) / ".cascade", endpoint) as settings,
+                scale_settings(Path(tmp) / ".cascade") as settings,
             ):
                 registered = register(settings, url, n)
                 one = collect(spawn(settings, args.days, None))
@@ -150,7 +148,7 @@ def main() -> None:
             k = args.workers
             with (
                 tempfile.TemporaryDirectory() as tmp,
-                scale_lake(Path(tmp) / ".cascade", endpoint) as settings,
+                scale_settings(Path(tmp) / ".cascade") as settings,
             ):
                 register(settings, url, n)
                 slugs = [p.slug for p in people(n)]
