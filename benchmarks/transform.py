@@ -1,10 +1,10 @@
 """Time the dbt transforms on 1 and 5 years of demo history.
 
 For each history length: generate the demo person's data, load it through `run_load` (as
-ingestion does) and time a full build of every model (models, data tests, unit tests). Then
-load one new day at a time into each lake and time the incremental run for that day, the two
-lakes taking turns so that both see the same machine load. A daily run's cost must follow the new data, not the history:
-the 5-year / 1-year ratio of the incremental run should stay at or below 1.3.
+ingestion does) and time a full build of every model (models and data tests, as in
+production). Then load one new day at a time into each lake and time the incremental run for
+that day, the two lakes taking turns so that both see the same machine load. A daily run's
+cost must follow the new data, not the history: the 5-year / 1-year ratio of the incremental run should stay at or below 1.3.
 
     .venv/bin/python benchmarks/transform.py [--keep DIR] [--runs N]
 """
