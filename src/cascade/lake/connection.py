@@ -208,7 +208,8 @@ def connect(
     """Yield a fresh in-memory DuckDB with the lake attached as `settings.lake_alias`.
 
     Read-write mode creates the catalog, data path, the raw/bronze/silver/gold/ops schemas and
-    the inlining limits when missing; read-only mode creates nothing. The connection is always closed on exit.
+    the inlining limits when missing; read-only mode creates nothing. The connection is always
+    closed on exit.
     """
     settings = settings or Settings()
     con = _open(settings, read_only)
