@@ -155,7 +155,8 @@ def dbt_args(
     next to the lake it ran on, never into the repository. Its stdout stays structured (JSON
     lines, dagster-dbt turns them into events); callers decide whether anyone sees them.
     dbt's unit tests run only with `settings.dbt_unit_tests` (dbt's advice: development and CI,
-    not production); `exclude` is then `unit_test_exclusions(settings)`. The window is not an argument: dbt_session puts it in the environment (see window_env).
+    not production); `exclude` is then `unit_test_exclusions(settings)`. The window is not an
+    argument: dbt_session puts it in the environment (see window_env).
     """
     work = dbt_work_dir(settings)
     args = [
@@ -214,9 +215,9 @@ def dbt_project() -> DbtProject:
 
 class CascadeDbtCli(DbtCliResource):
     """dagster-dbt's DbtCliResource without the in-process dbt adapter it builds before every
-    command (~1.8 s of loading dbt's macros each time, two or three times a run). That adapter
-    only serves `fetch_row_counts()` / `fetch_column_metadata()`, which cascade does not use;
-    dbt itself still runs as the usual subprocess. DbtCliInvocation accepts no adapter."""
+    command (~1.8 s of loading dbt's macros each time, twice a run). That adapter only serves
+    `fetch_row_counts()` / `fetch_column_metadata()`, which cascade does not use; dbt itself
+    still runs as the usual subprocess. DbtCliInvocation takes None for the adapter."""
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - see the class docstring
         return None
