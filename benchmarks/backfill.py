@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import demo_site, scale_settings  # noqa: E402
 
-from cascade.backfill import run_backfill  # noqa: E402
+from cascade.defs.runners import run_backfill  # noqa: E402
 
 FIRST = date(2025, 1, 1)
 LAST = date(2025, 12, 31)
