@@ -129,7 +129,8 @@ def window_env(
 ) -> dict[str, str]:
     """The run's window for the models (macros/window.sql reads it while executing, not while
     parsing: a new window never makes dbt parse the project again). Local dates, end exclusive;
-    `subjects`, the subjects whose raw data changed (staging rebuilds only theirs)."""
+    `subjects`, the subjects whose raw data changed: every incremental model reads and replaces
+    only their rows (None or empty: every subject)."""
     if start is not None and end is not None and start >= end:
         raise ValueError(
             f"the window is empty: start {start} is not before end {end} (end is exclusive)"
@@ -447,18 +448,20 @@ def run_transform(
     """`dbt build` the bronze, silver and gold models (and their tests) on the lake.
 
     `start`/`end` are local dates (end exclusive) of the window the incremental models rebuild;
-    None on both sides rebuilds everything; `subjects` limits staging to those whose raw data
-    changed (None: all). `select` is a dbt selector (e.g. "gold"); `on_event`
-    gets a NodeEvent as each model or test finishes. A successful build of everything (no `select`) is
-    recorded as the one readers see (`record_build`). dbt reads its profile from os.environ, which
-    is patched for the call: do not run two transforms with different settings in one process at
-    once. Raises TransformError when any node fails, ValueError for a bad window or timezone.
+    None on both sides rebuilds everything; `subjects` limits the incremental models to those
+    whose raw data changed (None: all; not with a full refresh, which rebuilds every subject).
+    `select` is a dbt selector (e.g. "gold"); `on_event` gets a NodeEvent as each model or test
+    finishes. A successful build of everything (no `select`) is recorded as the one readers see
+    (`record_build`). dbt reads its profile from os.environ, which is patched for the call: do
+    not run two transforms with different settings in one process at once. Raises TransformError when any node fails, ValueError for a bad window or timezone.
     """
     if settings.profile == "local" and not settings.catalog_path.exists():
         raise TransformError(
             f"no lake at {settings.catalog_path}: run `cascade ingest` first, "
             "or set CASCADE_HOME to the folder that holds catalog.sqlite"
         )
+    if full_refresh and subjects:
+        raise ValueError("a full refresh rebuilds every subject: give no subjects with it")
     window = window_env(start, end, subjects)
     args = dbt_args(settings, full_refresh, select, exclude=unit_test_exclusions(settings))
     outcome = TransformResult(window=(start, end), full_refresh=full_refresh)

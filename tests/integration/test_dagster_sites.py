@@ -1,5 +1,6 @@
 """Dagster over registered sites: partitions follow the registry, one run loads every site,
-a site with a wrong secret fails alone (its partition failed, its error recorded)."""
+a site with a wrong secret fails alone (its partition failed, its error recorded), and dbt
+then rebuilds the touched days of the loaded sites' subjects alone."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from cascade.demo.server import DemoServer
 from cascade.lake.connection import connect
 from cascade.settings import Settings
 from cascade.sites import add_site, list_sites, remove_site
+from cascade.transform import run_transform
+from tests.integration.test_transform import demo_records, inserted_subjects, load
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 SECRET = "dagster-sites-secret"
@@ -40,6 +43,13 @@ def test_sites_are_partitions_and_a_bad_site_fails_alone(
     settings = local_settings.model_copy(update={"start_date": NOW.date().isoformat()})
     monkeypatch.setenv(SECRET_VAR, SECRET)
     monkeypatch.setenv(WRONG_VAR, "not-the-secret")
+    # someone already in the lake, with data on the days the sites' load touches
+    load(settings, demo_records(NOW.date(), 1, subject="bystander"))
+    run_transform(settings)
+    with connect(settings, read_only=True) as con:
+        (before,) = con.execute(
+            "select max(snapshot_id) from ducklake_snapshots('ducklake')"
+        ).fetchone()
     with DemoServer(now=NOW, sites=3, api_secret=SECRET) as server:
         names = [p.slug for p in server.people]
         for name, url in zip(names, server.site_urls, strict=True):
@@ -82,4 +92,8 @@ def test_sites_are_partitions_and_a_bad_site_fails_alone(
     registry = {s.name: s.subject_id for s in list_sites(settings, include_removed=True)}
     with connect(settings, read_only=True) as con:
         rows = con.execute("select distinct subject_id from gold.mrt_daily_glycaemia").fetchall()
-    assert {subject for (subject,) in rows} == {registry[n] for n in good}
+    assert {subject for (subject,) in rows} == {registry[n] for n in good} | {"bystander"}
+    # ... for the sites' subjects alone: no one else's rows were rewritten
+    written = inserted_subjects(settings, before)
+    assert written["fct_glucose_readings"] == {registry[n] for n in good}
+    assert not [model for model, subjects in written.items() if "bystander" in subjects]

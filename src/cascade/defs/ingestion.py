@@ -181,3 +181,17 @@ def nightscout_sites(context: dg.AssetExecutionContext, cascade: CascadeResource
     result = ingest_sites(settings, names=names)
     context.log.info(result.describe())
     report_sites(context, settings, result)
+
+
+def touched_sites(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[str, str]]:
+    """Per subject, the (first_day, last_day) its site's load wrote, for every site a run of
+    the sites job materialised."""
+    touched = {}
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = record.asset_materialization
+        if materialization is None or materialization.asset_key != SITES_KEY:
+            continue
+        metadata = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        if metadata.get("first_day"):
+            touched[metadata["subject_id"]] = (metadata["first_day"], metadata["last_day"])
+    return touched

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,9 @@ BACKFILL_CHUNK_DAYS = 92
 # Dagster's documented run tags for a run over a range of partitions.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# On a dbt run after a run of the sites job: that run's id. dbt then reads and replaces only
+# the rows of the subjects it loaded (defs.transform.run_subjects).
+AFTER_SITES_RUN_TAG = "cascade/after_sites_run"
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -68,9 +72,10 @@ def sites_range_tags(keys: list[str]) -> dict[str, str]:
     return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
 
 
-def touched_range(days: list[tuple[str, str]], settings: Settings) -> tuple[date, date] | None:
+def touched_range(days: Iterable[tuple[str, str]], settings: Settings) -> tuple[date, date] | None:
     """The daily partitions covering every (first, last) day a site load touched, widened by
     a day each side (a site's own zone may differ from CASCADE_TIMEZONE), within the partitions."""
+    days = list(days)
     if not days:
         return None
     first = min(date.fromisoformat(a) for a, _ in days) - timedelta(days=1)

@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from filelock import FileLock
 
+from cascade.defs.ingestion import touched_sites
 from cascade.defs.jobs import INGEST_JOB, PIPELINE_JOB, REFINE_JOB, SITES_DBT_JOB, SITES_JOB
 from cascade.defs.partitions import (
+    AFTER_SITES_RUN_TAG,
     BACKFILL_CHUNK_DAYS,
     SITES,
     partition_range_tags,
@@ -120,13 +122,14 @@ def run_pipeline(
     subject_id: str | None = None,
     verbose: bool = False,
     prepare_dbt: bool = True,
+    tags: dict[str, str] | None = None,
 ) -> PipelineResult:
     """Materialise the job's assets for the local days first..last in one ranged run.
 
     Quiet unless `verbose`: Dagster logs warnings only and dbt's lines go to its log file
     under CASCADE_HOME/dbt; the result carries what was materialised and checked.
     `prepare_dbt` parses the dbt project first, once per process (a model added since
-    install is an asset).
+    install is an asset); `tags` go on the run besides its partition range.
     """
     from cascade.definitions import build_definitions
 
@@ -145,7 +148,7 @@ def run_pipeline(
     try:
         outcome = job_def.execute_in_process(
             instance=instance,
-            tags=partition_range_tags(first, last),
+            tags=partition_range_tags(first, last) | (tags or {}),
             run_config={"loggers": {"console": {"config": {"log_level": level}}}},
             raise_on_error=False,
         )
@@ -373,7 +376,6 @@ def run_sites(
     local days it touched. None when no site is registered. A site that fails fails its own
     partition (and the ingest run); the others load and reach gold."""
     from cascade.definitions import build_definitions
-    from cascade.defs.sensors import touched_days
 
     _prepare_dbt_once()
     own_instance = instance is None
@@ -393,7 +395,7 @@ def run_sites(
         ingest = _collect(outcome)
         ingest.seconds = time.perf_counter() - started
         report = SitesRunReport(ingest, None, None, _site_events(instance, outcome.run_id))
-        report.days = touched_range(touched_days(instance, outcome.run_id), settings)
+        report.days = touched_range(touched_sites(instance, outcome.run_id).values(), settings)
         if report.days is not None:
             report.dbt = run_pipeline(
                 settings,
@@ -402,6 +404,7 @@ def run_sites(
                 instance=instance,
                 verbose=verbose,
                 prepare_dbt=False,
+                tags={AFTER_SITES_RUN_TAG: outcome.run_id},
             )
         return report
     finally:

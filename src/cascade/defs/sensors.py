@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cascade.defs.ingestion import SITES_KEY
+from cascade.defs.ingestion import touched_sites
 from cascade.defs.jobs import sites, sites_dbt
 from cascade.defs.partitions import (
+    AFTER_SITES_RUN_TAG,
     SITES,
     partition_range_tags,
     site_partition_changes,
@@ -53,27 +54,15 @@ def sites_partitions(context: dg.SensorEvaluationContext, cascade: CascadeResour
     return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
-def touched_days(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
-    """(first_day, last_day) of every site a run of the sites job materialised."""
-    days = []
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
-        materialization = record.asset_materialization
-        if materialization is None or materialization.asset_key != SITES_KEY:
-            continue
-        metadata = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-        if metadata.get("first_day"):
-            days.append((metadata["first_day"], metadata["last_day"]))
-    return days
-
-
 def dbt_request(context: dg.RunStatusSensorContext, settings: Settings):
-    """One dbt run over the days the monitored run touched (also after a partial failure:
-    the sites that loaded must reach gold)."""
+    """One dbt run over the days the monitored run touched, for the subjects it loaded (also
+    after a partial failure: the sites that loaded must reach gold)."""
     run_id = context.dagster_run.run_id
-    window = touched_range(touched_days(context.instance, run_id), settings)
+    window = touched_range(touched_sites(context.instance, run_id).values(), settings)
     if window is None:
         return dg.SkipReason(f"run {run_id} loaded no rows")
-    return dg.RunRequest(run_key=f"dbt-after-{run_id}", tags=partition_range_tags(*window))
+    tags = partition_range_tags(*window) | {AFTER_SITES_RUN_TAG: run_id}
+    return dg.RunRequest(run_key=f"dbt-after-{run_id}", tags=tags)
 
 
 @dg.run_status_sensor(

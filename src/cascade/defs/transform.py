@@ -17,7 +17,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from cascade.defs.ingestion import touched_sites
 from cascade.defs.partitions import (
+    AFTER_SITES_RUN_TAG,
     LAKE_POOL,
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -87,10 +89,20 @@ def dbt_build(
     """`dbt build` of this step's selection; on success readers may see the new snapshot."""
     settings = cascade.settings()
     args = dbt_args(settings, exclude=unit_test_exclusions(settings))
-    with dbt_session(settings, echo=cascade.echo_dbt, window=window_env(start, end)):
+    window = window_env(start, end, run_subjects(context))
+    with dbt_session(settings, echo=cascade.echo_dbt, window=window):
         target = dbt_work_dir(settings) / "target"
         yield from dbt.cli(args, context=context, target_path=target).stream()
         record_build(settings, start, end)  # only reached when dbt succeeded
+
+
+def run_subjects(context: dg.AssetExecutionContext) -> list[str] | None:
+    """After a run of the sites job (tag AFTER_SITES_RUN_TAG), the subjects it loaded: the
+    incremental models read and replace only their rows. None (every subject) otherwise."""
+    run_id = context.run.tags.get(AFTER_SITES_RUN_TAG)
+    if run_id is None:
+        return None
+    return sorted(touched_sites(context.instance, run_id)) or None
 
 
 def run_range(context: dg.AssetExecutionContext) -> tuple[date | None, date | None]:

@@ -62,10 +62,20 @@
     {{ return(bounds) }}
 {% endmacro %}
 
-{#- A predicate on a local-date column: the window widened by whole days on either side. -#}
+{#-
+  A predicate on a local-date column: the window widened by whole days on either side, and the
+  run's subjects (on the subject_id of the column's table alias: `d.local_date` → `d.subject_id`).
+  Every model computes each subject's rows from that subject's rows alone, so reading the run's
+  subjects and replacing only theirs (macros/incremental_window_replace.sql) equals a rebuild.
+-#}
 {% macro window_filter(column, before_days=0, after_days=0) -%}
     {%- set bounds = window_dates(before_days, after_days) -%}
     {%- set parts = [] -%}
+    {%- if window_subjects() -%}
+        {%- set head = column.split('::')[0] -%}
+        {%- set alias = head.split('.')[0] ~ '.' if '.' in head else '' -%}
+        {%- do parts.append(subjects_filter(alias ~ 'subject_id')) -%}
+    {%- endif -%}
     {%- if 'start_date' in bounds -%}
         {%- do parts.append(column ~ " >= date '" ~ bounds['start_date'].isoformat() ~ "'") -%}
     {%- endif -%}

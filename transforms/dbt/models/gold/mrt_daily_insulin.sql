@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', window_after_days=1) }}
+{{ config(materialized='incremental', window_before_days=1, window_after_days=1) }}
 
 {#-
   Total daily insulin per subject per local day: basal (scheduled, temp and Loop's delivered
@@ -12,7 +12,7 @@ deliveries as (
 
     select *
     from {{ ref('fct_insulin_delivery') }}
-    where {{ window_filter('local_date', after_days=1) }}
+    where {{ window_filter('local_date', before_days=1, after_days=1) }}
 
 ),
 

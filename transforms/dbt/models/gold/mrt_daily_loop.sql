@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', window_after_days=1) }}
+{{ config(materialized='incremental', window_before_days=1, window_after_days=1) }}
 
 {#-
   What loop users look at, per subject per local day. loop_active_pct is the share of the
@@ -14,7 +14,7 @@ status as (
 
     select *
     from {{ ref('stg_devicestatus') }}
-    where {{ window_filter('local_date', after_days=1) }}
+    where {{ window_filter('local_date', before_days=1, after_days=1) }}
         and algorithm is not null
 
 ),
@@ -61,7 +61,7 @@ delivery as (
 
     select subject_id, local_date, automatic_boluses, automatic_bolus_u, suspended_minutes
     from {{ ref('mrt_daily_insulin') }}
-    where {{ window_filter('local_date', after_days=1) }}
+    where {{ window_filter('local_date', before_days=1, after_days=1) }}
 
 ),
 

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', window_after_days=1) }}
+{{ config(materialized='incremental', window_before_days=1, window_after_days=1) }}
 
 {#-
   All the insulin: one row per bolus and per basal segment, on the person's local dates.
@@ -19,9 +19,10 @@
     6. Boluses: automatic (SMB: eventType SMB, `automatic: true`, `isSMB: true`, type SMB) or
        manual; above var max_bolus_u they are implausible and left out.
   Basal is counted only between the subject's first and last record in reach of the window, so
-  a partial day (today) holds the basal delivered so far, not the whole day's schedule. The day
-  after the window is rebuilt too: where its first segment starts depends on the window's records
-  (a backfill may build a later day before an earlier one).
+  a partial day (today) holds the basal delivered so far, not the whole day's schedule. The days
+  either side of the window are rebuilt too: where the day after starts its first segment depends
+  on the window's records (a backfill may build a later day before an earlier one), and the day
+  before ended its last segment at what was then the subject's last record.
 -#}
 
 {%- set max_rate = var('max_basal_u_per_h') %}
@@ -32,19 +33,19 @@ treatments as (
 
     select *
     from {{ ref('stg_treatments') }}
-    where {{ window_filter('local_date', before_days=2, after_days=2) }}
+    where {{ window_filter('local_date', before_days=3, after_days=2) }}
 
 ),
 
 records as (
 
     select subject_id, local_date, reading_ms as ms from {{ ref('stg_entries') }}
-    where {{ window_filter('local_date', before_days=1, after_days=2) }}
+    where {{ window_filter('local_date', before_days=2, after_days=2) }}
     union all
     select subject_id, local_date, treated_ms from treatments
     union all
     select subject_id, local_date, recorded_ms from {{ ref('stg_devicestatus') }}
-    where {{ window_filter('local_date', before_days=1, after_days=2) }}
+    where {{ window_filter('local_date', before_days=2, after_days=2) }}
 
 ),
 
@@ -60,7 +61,7 @@ days as (
 
     select distinct subject_id, local_date
     from records
-    where {{ window_filter('local_date', after_days=1) }}
+    where {{ window_filter('local_date', before_days=1, after_days=1) }}
 
 ),
 
@@ -339,7 +340,7 @@ boluses as (
     from treatments
     where insulin_u > 0 and insulin_u <= {{ var('max_bolus_u') }}
         and not event_type ilike '%temp basal%'
-        and {{ window_filter('local_date', after_days=1) }}
+        and {{ window_filter('local_date', before_days=1, after_days=1) }}
 
 ),
 
