@@ -4,8 +4,10 @@ For each site count N (default 20 and 50) on a fresh PostgreSQL catalog + moto S
 register N demo people (`DemoServer(sites=N)` in its own process, one person per path),
 then, in ONE worker process (a fresh interpreter, as a Dagster run worker is):
 
-- initial load: `ingest_sites` over the last 14 days for all N (one dlt load);
-- hourly refresh: `ingest_sites` again (each site from its mark minus the 3 h look-back).
+- initial load: `ingest_sites` over the last 14 days for all N (one dlt load), then the dbt
+  build over those days for their subjects (`run_transform`, as `nightscout_sites_dbt` runs it);
+- hourly refresh: `ingest_sites` again (each site from its mark minus the 3 h look-back), then
+  the dbt build over yesterday and today.
 
 Each prints seconds, seconds per site and the worker's peak RSS. Then, on a second fresh lake,
 K workers (default 3) at once, each loading a disjoint shard of the N sites (what K queued
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,8 +41,10 @@ from cascade.ingest import ingest_sites  # noqa: E402
 from cascade.settings import Settings  # noqa: E402
 from cascade.sites import import_sites  # noqa: E402
 from cascade.sources.nightscout.helpers import Window  # noqa: E402
+from cascade.transform import prepare_dbt_project, run_transform  # noqa: E402
 
 KEY = "benchmark-subject-key"
+DBT_KEYS = ("load_dbt_s", "refresh_dbt_s")
 LAKE_FIELDS = (
     "catalog_url",
     "data_path",
@@ -79,19 +83,40 @@ def _secret(value: str):
     return SecretStr(value)
 
 
+def timed_transform(settings: Settings, first: date, last: date, subjects: list[str]) -> float:
+    """Seconds of the dbt build over local days first..last for `subjects` (as the dbt run
+    after a sites run makes it)."""
+    started = time.perf_counter()
+    run_transform(settings, first, last + timedelta(days=1), subjects=subjects)
+    return time.perf_counter() - started
+
+
 def one_worker(days: int, names: list[str] | None) -> dict:
-    """In a fresh process: the 14-day load then the refresh of `names` (all if None)."""
+    """In a fresh process: the 14-day load then the refresh of `names` (all if None); for
+    all sites, each followed by the dbt build over the days it touched."""
     settings = Settings(_env_file=None)
     now = datetime.now(UTC)
     started = time.perf_counter()
     load = ingest_sites(settings, names=names, window=Window(now - timedelta(days=days), now))
     load_s = time.perf_counter() - started
+    subjects = [site.subject_id for site in load.sites]
+    dbt = {}
+    if names is None:
+        prepare_dbt_project()
+        dbt["load_dbt_s"] = timed_transform(
+            settings, (now - timedelta(days=days)).date(), now.date(), subjects
+        )
     started = time.perf_counter()
     refresh = ingest_sites(settings, names=names)
     refresh_s = time.perf_counter() - started
+    if names is None:
+        dbt["refresh_dbt_s"] = timed_transform(
+            settings, (now - timedelta(days=1)).date(), now.date(), subjects
+        )
     for result in (load, refresh):
         assert not result.failed, [s.error for s in result.failed]
     return {
+        **dbt,
         "sites": len(load.sites),
         "load_s": load_s,
         "load_rows": load.load.fetched if load.load else 0,
@@ -169,13 +194,16 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     print()
     print(
-        "| sites | workers | 14-day load s | s/site | hourly refresh s | s/site | peak MiB/worker |"
+        "| sites | workers | 14-day load s | s/site | then dbt s | hourly refresh s | s/site "
+        "| then dbt s | peak MiB/worker |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        load_dbt, refresh_dbt = (f"{r[k]:.1f}" if k in r else "–" for k in DBT_KEYS)
         print(
             f"| {r['sites']} | {r['workers']} | {r['load_s']:.1f} | {r['load_s'] / r['sites']:.2f} "
-            f"| {r['refresh_s']:.1f} | {r['refresh_s'] / r['sites']:.3f} | {r['peak_mib']:.0f} |"
+            f"| {load_dbt} | {r['refresh_s']:.1f} | {r['refresh_s'] / r['sites']:.3f} "
+            f"| {refresh_dbt} | {r['peak_mib']:.0f} |"
         )
 
 

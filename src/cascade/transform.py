@@ -16,6 +16,7 @@ quarter of every hourly build), except those whose raw table is missing.
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
@@ -27,12 +28,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from unittest.mock import patch
 
 from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
+from packaging.version import Version
 
 from cascade.lake.extensions import EXTENSION_DIR, ensure_installed
 from cascade.lake.lock import transform_lock
@@ -215,13 +217,22 @@ def dbt_project() -> DbtProject:
 
 
 class CascadeDbtCli(DbtCliResource):
-    """dagster-dbt's DbtCliResource without the in-process dbt adapter it builds before every
-    command (~1.8 s of loading dbt's macros each time, twice a run). That adapter only serves
-    `fetch_row_counts()` / `fetch_column_metadata()`, which cascade does not use; dbt itself
-    still runs as the usual subprocess. DbtCliInvocation takes None for the adapter."""
+    """dagster-dbt's DbtCliResource without two costs it pays before every dbt command, twice a
+    run (Dagster makes a new resource for each step, so nothing cached on it survives):
+    - the in-process dbt adapter (~1.8 s of loading dbt's macros), which only serves
+      `fetch_row_counts()` / `fetch_column_metadata()`; cascade uses neither, and
+      DbtCliInvocation takes None for it;
+    - `dbt --version` in a subprocess (~4 s: dbt's imports) to learn the version of the dbt
+      it will run: that is DBT_EXECUTABLE, the dbt-core installed in this environment, whose
+      version its package metadata states.
+    dbt itself still runs as the usual subprocess."""
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - see the class docstring
         return None
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(importlib.metadata.version("dbt-core"))
 
 
 # what `dbt parse` writes that others read: Dagster the manifest, every dbt run (copied by
