@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 from unittest.mock import patch
 
@@ -202,6 +202,8 @@ def dbt_work_dir(settings: Settings) -> Path:
     return settings.home.absolute() / "dbt"
 
 
+# the version of DBT_EXECUTABLE: the dbt-core installed in this environment
+DBT_VERSION = Version(importlib.metadata.version("dbt-core"))
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"  # this environment's, whatever PATH says
 
 
@@ -230,9 +232,11 @@ class CascadeDbtCli(DbtCliResource):
     def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - see the class docstring
         return None
 
-    @cached_property
+    @property
     def _cli_version(self) -> Version:
-        return Version(importlib.metadata.version("dbt-core"))
+        # a plain property over a module constant, no lock: Python 3.11's cached_property
+        # shares one lock among all instances, and runs in threads of one process call this
+        return DBT_VERSION
 
 
 # what `dbt parse` writes that others read: Dagster the manifest, every dbt run (copied by
