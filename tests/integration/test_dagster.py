@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
-import threading
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,13 +16,14 @@ import pytest
 from dagster._core.execution.api import create_execution_plan
 
 from cascade.definitions import build_definitions
-from cascade.defs.jobs import HOURLY_JOB
+from cascade.defs.jobs import HOURLY_JOB, PIPELINE_JOB
 from cascade.defs.partitions import partition_range_tags
-from cascade.defs.runners import nightscout_pipeline_job, run_backfill, run_pipeline
+from cascade.defs.runners import nightscout_pipeline_job, run_backfill, run_in_child, run_pipeline
 from cascade.demo.generator import entries_for_day
 from cascade.demo.server import DemoServer
 from cascade.lake.connection import connect
 from cascade.settings import Settings
+from cascade.transform import prepare_dbt_project
 from tests.conftest import pg_execute
 from tests.support import PG_PASSWORD
 
@@ -180,33 +182,27 @@ def test_backfill_is_ranged_ingestion_then_one_dbt_run(local_settings: Settings)
 
 
 def test_a_failing_partition_fails_alone(local_settings: Settings):
-    settings = local_settings.model_copy(update={"start_date": "2025-01-01"})
-    results = {}
-    with DemoServer(now=NOW) as good, DemoServer(now=NOW) as bad:
+    # two partitions at once, each run in its own process as Dagster's run launcher and
+    # `cascade backfill` run them (`run_in_child` is the backfill's own worker)
+    settings = local_settings.model_copy(update={"start_date": "2025-01-01", "http_retries": 2})
+    later = DAY + timedelta(days=1)
+    prepare_dbt_project()
+    spawn = multiprocessing.get_context("spawn")
+    with (
+        DemoServer(now=NOW) as good,
+        DemoServer(now=NOW) as bad,
+        ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool,
+    ):
         bad.inject_faults("entries", 500, times=1000)
-
-        def run(day: date, url: str) -> None:
-            results[day] = run_pipeline(
-                settings.model_copy(update={"http_retries": 2}),
-                day,
-                day,
-                nightscout_url=url,
-                subject_id="demo",
-                log_level="ERROR",
-            )
-
-        threads = [
-            threading.Thread(target=run, args=(DAY, bad.url)),
-            threading.Thread(target=run, args=(DAY + timedelta(days=1), good.url)),
+        payload = settings.to_child_json()
+        runs = [
+            pool.submit(run_in_child, payload, PIPELINE_JOB, day, day, server.url, "demo")
+            for day, server in ((DAY, bad), (later, good))
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=600)
-    failed, passed = results[DAY], results[DAY + timedelta(days=1)]
+        failed, passed = (run.result(timeout=600) for run in runs)
     assert not failed.success and passed.success
     assert any("failed after 3 attempts: HTTP 500" in f for f in failed.failures), failed.failures
-    assert layer_counts(settings)["raw.entries"] == day_count(DAY + timedelta(days=1))
+    assert layer_counts(settings)["raw.entries"] == day_count(later)
 
 
 @pytest.mark.pg

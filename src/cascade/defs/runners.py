@@ -240,7 +240,11 @@ def chunks(first: date, last: date, runs: int, max_per_run: int = BACKFILL_CHUNK
         start = end + timedelta(days=1)
 
 
-def _run(settings_json: str, job: str, first: date, last: date, url: str, subject: str | None):
+def run_in_child(
+    settings_json: str, job: str, first: date, last: date, url: str, subject: str | None
+) -> RunSummary:
+    """One run of `job` over first..last in a process of its own (a backfill's worker), from
+    settings as `Settings.to_child_json` wrote them; the dbt project must be parsed already."""
     settings = Settings.from_child_json(settings_json)
     started = time.perf_counter()
     result = run_pipeline(
@@ -292,7 +296,9 @@ def run_backfill(
         ]
     with ProcessPoolExecutor(max_workers=max(1, concurrency), mp_context=context) as pool:
         for phase in phases:
-            futures = [pool.submit(_run, payload, job, a, b, url, subject) for job, a, b in phase]
+            futures = [
+                pool.submit(run_in_child, payload, job, a, b, url, subject) for job, a, b in phase
+            ]
             report.runs.extend(future.result() for future in futures)
             if report.failures:
                 break  # dbt over a range whose raw data failed to load would mislead
