@@ -18,7 +18,13 @@ from dagster._core.execution.api import create_execution_plan
 from cascade.definitions import build_definitions
 from cascade.defs.jobs import HOURLY_JOB, PIPELINE_JOB
 from cascade.defs.partitions import partition_range_tags
-from cascade.defs.runners import nightscout_pipeline_job, run_backfill, run_in_child, run_pipeline
+from cascade.defs.runners import (
+    nightscout_pipeline_job,
+    persistent_instance,
+    run_backfill,
+    run_in_child,
+    run_pipeline,
+)
 from cascade.demo.generator import entries_for_day
 from cascade.demo.server import DemoServer
 from cascade.lake.connection import connect
@@ -179,6 +185,21 @@ def test_backfill_is_ranged_ingestion_then_one_dbt_run(local_settings: Settings)
     with connect(settings, read_only=True) as con:
         days = con.execute("select count(*) from ducklake.gold.mrt_daily_glycaemia").fetchone()[0]
     assert days == 4
+    # Dagster knows each day materialised; the refine run planned each asset once, not daily
+    daily = dg.AssetKey(["gold", "mrt_daily_glycaemia"])
+    instance = persistent_instance(settings)
+    try:
+        assert instance.get_materialized_partitions(daily) == {
+            (DAY + timedelta(days=d)).isoformat() for d in range(4)
+        }
+        (refine,) = instance.get_runs(dg.RunsFilter(job_name="nightscout_refine"))
+        planned = instance.get_records_for_run(
+            refine.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        ).records
+    finally:
+        instance.dispose()
+    keys = [r.event_log_entry.dagster_event.asset_key for r in planned]
+    assert daily in keys and len(keys) == len(set(keys))
 
 
 def test_a_failing_partition_fails_alone(local_settings: Settings):
