@@ -91,11 +91,11 @@ def lake(tmp_path_factory: pytest.TempPathFactory, example_csv: Path) -> Setting
     return settings
 
 
-def mart(settings: Settings, name: str, index: list[str]) -> pandas.DataFrame:
-    """Period `all` of a gold mart, indexed by `index`."""
+def mart(settings: Settings, name: str, index: list[str], period: str = "all") -> pandas.DataFrame:
+    """One period of a gold mart, indexed by `index`."""
     with connect(settings, read_only=True) as con:
-        query = f"select * from ducklake.gold.{name} where period = 'all'"
-        return con.execute(query).df().set_index(index)
+        query = f"select * from ducklake.gold.{name} where period = ?"
+        return con.execute(query, [period]).df().set_index(index)
 
 
 def example_data(csv: Path) -> pandas.DataFrame:
@@ -141,9 +141,8 @@ def test_period_summary_matches_iglu(lake: Settings, example_csv: Path):
             )
 
 
-def iglu_variability(csv: Path) -> pandas.DataFrame:
+def iglu_variability(data: pandas.DataFrame) -> pandas.DataFrame:
     """iglu's variability metrics per subject (each function's defaults), named as the mart's."""
-    data = example_data(csv)
     calls = {
         "mage": (iglu.mage, {}, "MAGE"),
         "modd": (iglu.modd, {}, "MODD"),
@@ -182,9 +181,7 @@ def iglu_variability(csv: Path) -> pandas.DataFrame:
 DOCUMENTED_TOLERANCE: dict[str, float] = {}
 
 
-def test_period_variability_matches_iglu(lake: Settings, example_csv: Path):
-    expected = iglu_variability(example_csv)
-    ours = mart(lake, "mrt_period_variability", ["subject_id"])
+def assert_variability_matches(expected: pandas.DataFrame, ours: pandas.DataFrame) -> None:
     assert sorted(ours.index) == sorted(expected.index)
     for subject, row in expected.iterrows():
         for metric, value in row.items():
@@ -192,6 +189,24 @@ def test_period_variability_matches_iglu(lake: Settings, example_csv: Path):
             assert ours.loc[subject, metric] == pytest.approx(value, abs=tolerance), (
                 f"{subject} {metric}: cascade {ours.loc[subject, metric]} vs iglu {value}"
             )
+
+
+def test_period_variability_matches_iglu(lake: Settings, example_csv: Path):
+    expected = iglu_variability(example_data(example_csv))
+    assert_variability_matches(expected, mart(lake, "mrt_period_variability", ["subject_id"]))
+
+
+def test_last_14_days_variability_matches_iglu_on_those_days(lake: Settings, example_csv: Path):
+    """Period last_14_days against iglu given each subject's last 14 local days (the CSV's wall
+    clock is the lake's zone). The mart computes each distinct window once: Subject 2's 18 days
+    make a window of its own, the other subjects' shorter data share theirs with `all`."""
+    data = example_data(example_csv)
+    last_day = data.groupby("id")["time"].transform("max").dt.normalize()
+    recent = data[data["time"].dt.normalize() > last_day - pandas.Timedelta(days=14)]
+    shortened = recent.groupby("id").size() < data.groupby("id").size()
+    assert list(shortened[shortened].index) == ["Subject 2"]
+    ours = mart(lake, "mrt_period_variability", ["subject_id"], period="last_14_days")
+    assert_variability_matches(iglu_variability(recent), ours)
 
 
 def test_period_episodes_match_iglu(lake: Settings, example_csv: Path):

@@ -4,34 +4,42 @@
   that iglu can check every number. Metrics on readings use the readings as they are; MODD,
   CONGA, MAG, GVP, AUC, SD of ROC and MAGE use iglu's interpolated grid (macros/glucose_grid.sql),
   built per period from that period's readings only, as iglu would be given them.
+  Everything is computed per distinct window (macros/periods.sql): a subject with less than
+  90 days of data has one window for several periods, and pays for it once.
 -#}
 
 with
 
+period_windows as (
+
+    {{ period_windows(ref('fct_glucose_readings')) }}
+
+),
+
 period_readings as (
 
-    select subject_id, period, local_date, reading_at, glucose_mg_dl::double as gl
-    from ({{ readings_by_period(ref('fct_glucose_readings')) }})
+    select subject_id, window_start, local_date, reading_at, glucose_mg_dl::double as gl
+    from ({{ readings_by_window(ref('fct_glucose_readings')) }})
 
 ),
 
 grid_input as (
 
-    select subject_id, period, reading_at, gl as glucose_mg_dl
+    select subject_id, window_start, reading_at, gl as glucose_mg_dl
     from period_readings
 
 ),
 
 grid as (
 
-    {{ glucose_grid('grid_input', ['subject_id', 'period']) }}
+    {{ glucose_grid('grid_input', ['subject_id', 'window_start']) }}
 
 ),
 
 -- sd_roc and mage interpolate onto a fixed 5-minute grid whatever the sensor interval
 grid_5 as (
 
-    {{ glucose_grid('grid_input', ['subject_id', 'period'], dt0_min=5) }}
+    {{ glucose_grid('grid_input', ['subject_id', 'window_start'], dt0_min=5) }}
 
 ),
 
@@ -41,7 +49,7 @@ lagged as (
     -- MODD int(1440 / dt0), CONGA round(60 / dt0) * n)
     select
         g.subject_id,
-        g.period,
+        g.window_start,
         g.dt0_min,
         g.gl,
         step.gl as gl_step_before,
@@ -51,16 +59,16 @@ lagged as (
 
     from grid as g
     left join grid as step
-        on step.subject_id = g.subject_id and step.period = g.period
+        on step.subject_id = g.subject_id and step.window_start = g.window_start
         and step.grid_index = g.grid_index - 1
     left join grid as hour
-        on hour.subject_id = g.subject_id and hour.period = g.period
+        on hour.subject_id = g.subject_id and hour.window_start = g.window_start
         and hour.grid_index = g.grid_index - round(60 / g.dt0_min)::bigint
     left join grid as day
-        on day.subject_id = g.subject_id and day.period = g.period
+        on day.subject_id = g.subject_id and day.window_start = g.window_start
         and day.grid_index = g.grid_index - 24 * round(60 / g.dt0_min)::bigint
     left join grid as modd
-        on modd.subject_id = g.subject_id and modd.period = g.period
+        on modd.subject_id = g.subject_id and modd.window_start = g.window_start
         and modd.grid_index = g.grid_index - (1440 // g.dt0_min)::bigint
 
 ),
@@ -69,7 +77,7 @@ grid_metrics as (
 
     select
         subject_id,
-        period,
+        window_start,
         avg(abs(gl - gl_modd_before)) as modd,
         case when count(gl_hour_before) >= 2 then stddev_samp(gl - gl_hour_before) end as conga_1,
         case when count(gl_day_before) >= 2 then stddev_samp(gl - gl_day_before) end as conga_24,
@@ -91,12 +99,12 @@ roc_metrics as (
     -- rate of change over 15 min on the 5-min grid (mg/dL/min)
     select
         g.subject_id,
-        g.period,
+        g.window_start,
         stddev_samp((g.gl - before.gl) / 15) as sd_roc
 
     from grid_5 as g
     inner join grid_5 as before
-        on before.subject_id = g.subject_id and before.period = g.period
+        on before.subject_id = g.subject_id and before.window_start = g.window_start
         and before.grid_index = g.grid_index - 3
     group by all
 
@@ -107,7 +115,7 @@ daily_risk as (
     -- ADRR: each day's highest hyper risk plus highest hypo risk, f = ln(gl)^1.084 - 5.381
     select
         subject_id,
-        period,
+        window_start,
         local_date,
         22.77 * pow(greatest(max(pow(ln(gl), 1.084) - 5.381), 0), 2)
         + 22.77 * pow(least(min(pow(ln(gl), 1.084) - 5.381), 0), 2) as daily_risk
@@ -119,7 +127,7 @@ daily_risk as (
 
 medians as (
 
-    select subject_id, period, quantile_cont(gl, 0.5) as median_gl
+    select subject_id, window_start, quantile_cont(gl, 0.5) as median_gl
     from period_readings
     group by all
 
@@ -133,7 +141,7 @@ scored as (
         least(425 * pow(log10(log10(r.gl / 18)) + 0.16, 2), 50) as grade_score
 
     from period_readings as r
-    inner join medians as m using (subject_id, period)
+    inner join medians as m using (subject_id, window_start)
 
 ),
 
@@ -141,7 +149,7 @@ reading_metrics as (
 
     select
         subject_id,
-        period,
+        window_start,
         avg(gl) as mean_gl,
         stddev_samp(gl) as sd_gl,
         1000 * avg(pow(abs(log10(gl / 90)), 3)) as m_value,
@@ -168,7 +176,7 @@ reading_metrics as (
 
 adrr as (
 
-    select subject_id, period, avg(daily_risk) as adrr
+    select subject_id, window_start, avg(daily_risk) as adrr
     from daily_risk
     group by all
 
@@ -176,15 +184,15 @@ adrr as (
 
 mage as (
 
-    {{ mage_ma('grid_5', ['subject_id', 'period']) }}
+    {{ mage_ma('grid_5', ['subject_id', 'window_start']) }}
 
 ),
 
 final as (
 
     select
-        r.subject_id,
-        r.period,
+        w.subject_id,
+        w.period,
         {{ metric('mage.mage') }} as mage,
         {{ metric('g.modd') }} as modd,
         {{ metric('g.conga_1') }} as conga_1,
@@ -214,11 +222,12 @@ final as (
         {{ metric('r.median_mg_dl') }} as median_mg_dl,
         {{ metric('r.pct_tight_target') }} as pct_tight_target
 
-    from reading_metrics as r
-    left join grid_metrics as g using (subject_id, period)
-    left join roc_metrics as roc using (subject_id, period)
-    left join adrr as a using (subject_id, period)
-    left join mage using (subject_id, period)
+    from period_windows as w
+    inner join reading_metrics as r using (subject_id, window_start)
+    left join grid_metrics as g using (subject_id, window_start)
+    left join roc_metrics as roc using (subject_id, window_start)
+    left join adrr as a using (subject_id, window_start)
+    left join mage using (subject_id, window_start)
 
 )
 
