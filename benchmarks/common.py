@@ -94,6 +94,8 @@ def scale_settings(home: Path) -> Iterator[Settings]:
         admin.close()
 
 
-def peak_memory_mib() -> float:
-    """Peak resident memory of this process so far."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_memory_mib(children: bool = False) -> float:
+    """Peak resident memory of this process so far, or of its largest finished child process
+    (a dbt build) with `children`."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024

@@ -10,8 +10,9 @@ then, in ONE worker process (a fresh interpreter, as a Dagster run worker is):
   the dbt build over yesterday and today.
 
 Each prints seconds, seconds per site and the worker's peak RSS. Then, on a second fresh lake,
-K workers (default 3) at once, each loading a disjoint shard of the N sites (what K queued
-runs of the `lake_writers` pool do): wall seconds for the 14-day load and the refresh.
+K workers (default 3; 1 skips this part) at once, each loading a disjoint shard of the N sites
+(what K queued runs of the `lake_writers` pool do): wall seconds for the 14-day load and the
+refresh.
 
 docs/scale-out.md turns these into sites per worker per hour. The machine's load matters:
 run it on an idle machine for planning figures.
@@ -125,6 +126,7 @@ def one_worker(days: int, names: list[str] | None) -> dict:
         "refresh_rows": refresh.load.fetched if refresh.load else 0,
         "refresh_fetch_s": refresh.fetch_seconds,
         "peak_mib": peak_memory_mib(),
+        "dbt_peak_mib": peak_memory_mib(children=True),
     }
 
 
@@ -171,6 +173,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             # K workers at once, disjoint shards (K queued runs of the lake_writers pool)
             k = args.workers
+            if k < 2:
+                continue
             with (
                 tempfile.TemporaryDirectory() as tmp,
                 scale_settings(Path(tmp) / ".cascade") as settings,

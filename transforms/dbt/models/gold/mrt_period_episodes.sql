@@ -4,29 +4,40 @@
   value x dt0), mean duration and mean of each episode's mean glucose. An episode belongs to the
   period its local start day falls in. lv1_excl (hypo and hyper) counts the level 1 episodes that
   hold no level 2 episode. Every level has a row; with no episodes the count and rate are 0 and
-  duration and glucose null (iglu reports duration 0 there).
+  duration and glucose null (iglu reports duration 0 there). The grid is built once per distinct
+  window (macros/periods.sql: periods longer than a subject's history share one).
 -#}
 
 with
 
-period_readings as (
+period_windows as (
 
-    select subject_id, period, reading_at, glucose_mg_dl
-    from ({{ readings_by_period(ref('fct_glucose_readings')) }})
+    {{ period_windows(ref('fct_glucose_readings')) }}
+
+),
+
+window_readings as (
+
+    select subject_id, window_start, reading_at, glucose_mg_dl
+    from ({{ readings_by_window(ref('fct_glucose_readings')) }})
 
 ),
 
 grid as (
 
-    {{ glucose_grid('period_readings', ['subject_id', 'period']) }}
+    {{ glucose_grid('window_readings', ['subject_id', 'window_start']) }}
 
 ),
 
 coverage as (
 
-    select subject_id, period, count(*) * any_value(dt0_min) / 1440.0 as covered_days
-    from grid
-    group by all
+    select w.subject_id, w.period, c.covered_days
+    from period_windows as w
+    inner join (
+        select subject_id, window_start, count(*) * any_value(dt0_min) / 1440.0 as covered_days
+        from grid
+        group by all
+    ) as c using (subject_id, window_start)
 
 ),
 
@@ -38,18 +49,10 @@ levels as (
 
 ),
 
-period_ends as (
-
-    select subject_id, max(local_date) as period_end
-    from {{ ref('fct_glucose_readings') }}
-    group by all
-
-),
-
 period_episodes as (
 
     select
-        p.period,
+        w.period,
         e.subject_id,
         e.episode_type,
         e.level,
@@ -58,9 +61,8 @@ period_episodes as (
         e.reaches_lv2
 
     from {{ ref('fct_glycaemic_episodes') }} as e
-    inner join period_ends as s using (subject_id)
-    cross join ({{ summary_periods() }}) as p
-    where p.period_days is null or e.local_date > s.period_end - p.period_days
+    inner join period_windows as w using (subject_id)
+    where e.local_date >= w.window_start
 
 ),
 
