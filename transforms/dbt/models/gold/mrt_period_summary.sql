@@ -14,20 +14,26 @@
 
 with
 
-period_readings as (
+period_windows as (
 
-    -- a period is a contiguous stretch of the subject's readings, so the interval before each
+    {{ period_windows(ref('fct_glucose_readings')) }}
+
+),
+
+window_readings as (
+
+    -- a window is a contiguous stretch of the subject's readings, so the interval before each
     -- reading is the fact's minutes_since_previous (null: longer than the lookback)
     select
         subject_id,
-        period,
+        window_start,
         local_date,
         reading_at,
         local_at,
         glucose_mg_dl,
         coalesce(minutes_since_previous, 'infinity'::double) as interval_min
 
-    from ({{ readings_by_period(ref('fct_glucose_readings')) }})
+    from ({{ readings_by_window(ref('fct_glucose_readings')) }})
 
 ),
 
@@ -35,7 +41,7 @@ aggregated as (
 
     select
         subject_id,
-        period,
+        window_start,
         min(local_date) as first_day,
         max(local_date) as last_day,
         count(distinct local_date) as dates_with_readings,
@@ -46,12 +52,12 @@ aggregated as (
         ) as is_last_day_partial,
         (epoch(max(reading_at)) - epoch(min(reading_at))) / 60 as span_min,
         list(interval_min) as intervals,
-        -- the interval leading into the period's first reading lies outside the period
+        -- the interval leading into the window's first reading lies outside the window
         arg_min(interval_min, reading_at) as leading_interval,
         {{ glycaemia_metrics('glucose_mg_dl') }}
 
-    from period_readings
-    group by subject_id, period
+    from window_readings
+    group by subject_id, window_start
 
 ),
 
@@ -106,7 +112,7 @@ final as (
 
     select
         subject_id,
-        period,
+        w.period,
         first_day,
         last_day,
         (last_day - first_day + 1)::integer as days,
@@ -132,6 +138,7 @@ final as (
         gri
 
     from wear
+    inner join period_windows as w using (subject_id, window_start)
 
 )
 
