@@ -56,6 +56,9 @@ RESERVED_ALIASES = frozenset(
         "staging",
     }
 )
+# A DuckDB memory_limit: a number and a unit. DuckDB rejects percentages, at connect time;
+# Settings refuses them at once, with the variable's name.
+MEMORY_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B|B)", re.IGNORECASE)
 
 
 def validate_identifier(value: str, what: str = "identifier") -> str:
@@ -263,6 +266,10 @@ class Settings(BaseSettings):
         default=False,
         description="Run dbt's unit tests in every build (development, CI); production leaves them out",
     )
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        description="Memory of each DuckDB instance cascade opens, e.g. 1.5GiB (default: DuckDB's 80% of RAM)",
+    )
     marts_url: SecretStr | None = None
     glucose_units: Literal["mg/dL", "mmol/L"] = "mg/dL"
 
@@ -287,6 +294,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"CASCADE_START_DATE {value!r} is not a date like 2024-01-31"
             ) from None
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_limit_is_a_size(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        match = MEMORY_SIZE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(
+                f"CASCADE_DUCKDB_MEMORY_LIMIT {value!r} is not a size like 1.5GiB or 800MB "
+                "(DuckDB takes no percentages)"
+            )
+        return f"{match['number']}{match['unit']}"
 
     @field_validator("timezone")
     @classmethod

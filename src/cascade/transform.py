@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 from packaging.version import Version
 
+from cascade.lake.connection import BUILDS_TABLE, SPILL_DIR_PREFIX, LakeError, connect
 from cascade.lake.extensions import EXTENSION_DIR, ensure_installed
 from cascade.lake.lock import transform_lock
 from cascade.settings import Settings, plain
@@ -99,6 +101,12 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "CASCADE_TIMEZONE": settings.timezone,
         "CASCADE_DBT_DATA_PATH": settings.lake_data_path,
         "CASCADE_DUCKDB_EXTENSION_DIR": str(EXTENSION_DIR),
+        # -1 is DuckDB's own default, 80% of RAM
+        "CASCADE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit or "-1",
+        # the dbt process's own spill folder (see cascade.lake.connection.SPILL_DIR_PREFIX)
+        "CASCADE_DUCKDB_TEMP_DIRECTORY": str(
+            settings.work_dir / f"{SPILL_DIR_PREFIX}dbt-{uuid.uuid4().hex}"
+        ),
     }
     if settings.catalog is None:
         env["CASCADE_DBT_CATALOG_PATH"] = str(settings.catalog_path)
@@ -283,6 +291,7 @@ def dbt_session(
     Inside the transform lock, so two builds of one lake never redirect stdout at once.
     """
     ensure_installed()
+    settings.work_dir.mkdir(parents=True, exist_ok=True)  # the spill folder's parent
     environment = {**DBT_QUIET_ENV, **dbt_env(settings), **(window or window_env())}
     with transform_lock(settings), patched_environ(environment):
         if echo:
@@ -310,8 +319,6 @@ def unit_test_exclusions(settings: Settings) -> list[str]:
     an empty input, but dbt compiles a unit test's fixture against the real source table, so
     those unit tests are left out instead of failing the build half way.
     """
-    from cascade.lake.connection import LakeError, connect
-
     if not settings.dbt_unit_tests:
         return []
     try:
@@ -431,7 +438,6 @@ def record_build(settings: Settings, start: date | None = None, end: date | None
     Called after a successful `dbt build`, under the transform lock: readers attach the lake at
     this snapshot (`connect_at_build`) so they never see silver ahead of gold mid-build.
     """
-    from cascade.lake.connection import BUILDS_TABLE, connect
     from cascade.lake.layout import ensure_layout
 
     with connect(settings) as con:

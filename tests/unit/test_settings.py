@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cascade.lake.connection import attach_statement, secret_statements, session_statements
+from cascade.lake.connection import (
+    attach_statement,
+    secret_statements,
+    session_statements,
+    setting_statements,
+)
 from cascade.settings import Settings, redact_url, validate_identifier
 
 PG = "postgresql://cascade:s3cr3t-pw@db.example:5433/lake"
@@ -116,6 +121,31 @@ def test_session_statements_attach_last(tmp_path):
     statements = session_statements(scale())
     assert statements[-1].startswith("attach")
     assert any(s.startswith("set ducklake_max_retry_count") for s in statements)
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"), [("1.5GiB", "1.5GiB"), (" 800 mb ", "800mb"), ("2GB", "2GB"), ("", None)]
+)
+def test_memory_limit_is_a_duckdb_size(tmp_path, given, kept):
+    settings = Settings(home=tmp_path, duckdb_memory_limit=given, _env_file=None)
+    assert settings.duckdb_memory_limit == kept
+    limits = [s for s in setting_statements(settings) if s.startswith("set memory_limit")]
+    assert limits == ([f"set memory_limit = '{kept}'"] if kept else [])
+
+
+@pytest.mark.parametrize("given", ["80%", "lots", "1.5", "-1", "1.5 PiB"])
+def test_memory_limit_refuses_what_duckdb_would(tmp_path, given):
+    with pytest.raises(ValidationError, match="CASCADE_DUCKDB_MEMORY_LIMIT .* is not a size"):
+        Settings(home=tmp_path, duckdb_memory_limit=given, _env_file=None)
+
+
+def test_each_duckdb_spills_under_cascade_home(tmp_path):
+    (spill,) = [s for s in setting_statements(scale(home=tmp_path)) if "temp_directory" in s]
+    # a new folder for every instance: the uuid is drawn when DuckDB runs the statement
+    assert spill == (
+        f"set temp_directory = '{tmp_path.absolute() / 'tmp' / 'duckdb-'}' "
+        "|| gen_random_uuid()::varchar"
+    )
 
 
 @pytest.mark.parametrize(

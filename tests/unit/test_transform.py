@@ -62,6 +62,8 @@ def test_local_env_points_dbt_at_the_sqlite_catalog(tmp_path: Path):
     assert env["CASCADE_DBT_CATALOG_PATH"] == str(tmp_path.absolute() / "catalog.sqlite")
     assert env["CASCADE_DBT_DATA_PATH"] == str(tmp_path.absolute() / "lake") + "/"
     assert env["CASCADE_TIMEZONE"] == "Europe/Berlin"
+    assert env["CASCADE_DUCKDB_MEMORY_LIMIT"] == "-1"  # DuckDB's default
+    assert env["CASCADE_DUCKDB_TEMP_DIRECTORY"].startswith(str(tmp_path.absolute() / "tmp"))
     assert all(name.startswith("CASCADE_") for name in env)
     assert profile_env_vars("local") <= set(env)
 

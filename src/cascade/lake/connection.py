@@ -8,7 +8,7 @@ into `CREATE SECRET`, never into an ATTACH path, so `PRAGMA database_list` and l
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import duckdb
 from tenacity import (
@@ -33,6 +33,11 @@ RETRY_SETTINGS = {
 # Fail fast on an unreachable endpoint instead of DuckDB's 30 s x 3 retries.
 HTTP_SETTINGS = {"http_timeout": 10, "http_retries": 2, "http_retry_wait_ms": 200}
 PG_CONNECT_TIMEOUT_S = 10
+# DuckDB spills to `temp_directory`; an in-memory instance's default is `.tmp` in the working
+# directory, and two instances sharing one folder write the same file names. Each instance
+# cascade opens gets its own folder under CASCADE_HOME/tmp (DuckDB creates it at the first
+# spill and removes it at close; `cascade maintain` removes the ones a killed process left).
+SPILL_DIR_PREFIX = "duckdb-"
 
 
 class LakeError(RuntimeError):
@@ -105,13 +110,25 @@ def metadata_prefix(settings: Settings) -> str:
     return f"{catalog}.{settings.metadata_schema}" if settings.catalog is not None else catalog
 
 
+def memory_statements(settings: Settings) -> list[str]:
+    """CASCADE_DUCKDB_MEMORY_LIMIT, if set, and a spill folder of this instance's own: the
+    expression draws a new uuid each time it runs, once per DuckDB instance (dlt runs these
+    statements once for each instance it opens)."""
+    folder = quote(str(settings.work_dir / SPILL_DIR_PREFIX))
+    statements = [f"set temp_directory = {folder} || gen_random_uuid()::varchar"]
+    if settings.duckdb_memory_limit:
+        statements.append(f"set memory_limit = {quote(settings.duckdb_memory_limit)}")
+    return statements
+
+
 def setting_statements(settings: Settings) -> list[str]:
-    """SET statements: cascade's extension directory, DuckLake commit retries, and HTTP
-    timeouts where S3 is used."""
+    """SET statements: cascade's extension directory, memory limit and spill folder, DuckLake
+    commit retries, and HTTP timeouts where S3 is used."""
     # httpfs is loaded only when needed: each load re-verifies a 20 MB signed binary
     http = HTTP_SETTINGS if settings.profile == "scale" else {}
     return [
         extension_directory_statement(),
+        *memory_statements(settings),
         *(f"set {k} = {v}" for k, v in {**RETRY_SETTINGS, **http}.items()),
     ]
 
@@ -141,6 +158,8 @@ def _open(settings: Settings, read_only: bool) -> duckdb.DuckDBPyConnection:
         if not read_only:
             settings.catalog_path.parent.mkdir(parents=True, exist_ok=True)
             (settings.home / "lake").mkdir(parents=True, exist_ok=True)
+    with suppress(OSError):  # a reader on a read-only disk: DuckDB then fails only if it spills
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
     attempts = Retrying(
         retry=retry_if_exception(_racing),
         stop=stop_after_attempt(BOOTSTRAP_ATTEMPTS),

@@ -564,7 +564,8 @@ def files(con: duckdb.DuckDBPyConnection, meta: str, options: HealthOptions) -> 
 
 
 def leftovers(con: duckdb.DuckDBPyConnection, settings: Settings, options: HealthOptions) -> Result:
-    """raw_staging_* schemas and dlt working folders that killed loads left behind (a warning)."""
+    """raw_staging_* schemas, dlt working and DuckDB spill folders that killed loads left behind
+    (a warning)."""
     from cascade.lake.maintenance import stale_staging_schemas, stale_work_dirs
 
     age = options.leftover_age
@@ -575,7 +576,7 @@ def leftovers(con: duckdb.DuckDBPyConnection, settings: Settings, options: Healt
         return True, f"no staging schema or working folder older than {humanize(age)}", data
     found = [
         f"{len(staging)} raw_staging* schemas ({', '.join(staging[:5])})" if staging else "",
-        f"{len(folders)} dlt working folders in {settings.work_dir}" if folders else "",
+        f"{len(folders)} working folders in {settings.work_dir}" if folders else "",
     ]
     return (
         False,

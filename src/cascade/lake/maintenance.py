@@ -26,7 +26,13 @@ from pathlib import Path
 import duckdb
 
 from cascade.lake.catalog_server import humanize
-from cascade.lake.connection import LakeError, connect, metadata_prefix, quote
+from cascade.lake.connection import (
+    SPILL_DIR_PREFIX,
+    LakeError,
+    connect,
+    metadata_prefix,
+    quote,
+)
 from cascade.lake.lock import writer_lock
 from cascade.settings import Settings
 
@@ -37,7 +43,8 @@ STALE_STAGING = timedelta(hours=6)
 ORPHAN_MIN_AGE = timedelta(hours=6)
 # a running dlt load writes into its working folder all along: one untouched this long is dead
 STALE_WORK_DIR = timedelta(hours=6)
-WORK_DIR_PREFIX = "cascade-dlt-"
+# dlt's working folders, and DuckDB's spill folders (a closing DuckDB removes its own)
+WORK_DIR_PREFIXES = ("cascade-dlt-", SPILL_DIR_PREFIX)
 STEP_ATTEMPTS = 4
 
 
@@ -140,15 +147,18 @@ def _last_touched(folder: Path) -> float:
 
 
 def stale_work_dirs(settings: Settings, older_than: timedelta) -> list[Path]:
-    """dlt working folders under CASCADE_HOME/tmp nothing has touched for `older_than`."""
+    """dlt working and DuckDB spill folders under CASCADE_HOME/tmp nothing has touched for
+    `older_than`."""
     root = settings.work_dir
     if not root.is_dir():
         return []
     cutoff = time.time() - older_than.total_seconds()
     return sorted(
         folder
-        for folder in root.glob(f"{WORK_DIR_PREFIX}*")
-        if folder.is_dir() and _last_touched(folder) <= cutoff
+        for folder in root.iterdir()
+        if folder.name.startswith(WORK_DIR_PREFIXES)
+        and folder.is_dir()
+        and _last_touched(folder) <= cutoff
     )
 
 

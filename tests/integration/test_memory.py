@@ -1,0 +1,100 @@
+"""CASCADE_DUCKDB_MEMORY_LIMIT reaches every DuckDB cascade opens, and each spills in its own
+folder under CASCADE_HOME/tmp (DuckDB's default, `.tmp` in the working directory, is one folder
+for every process, and two instances there write the same file names)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+
+from cascade.lake.connection import SPILL_DIR_PREFIX, connect
+from cascade.settings import Settings
+from cascade.transform import (
+    DBT_EXECUTABLE,
+    dbt_args,
+    dbt_project,
+    dbt_session,
+    dbt_work_dir,
+)
+
+
+def setting(con, name: str) -> str:
+    return con.execute(f"select current_setting('{name}')").fetchone()[0]
+
+
+def test_lake_connections_take_the_limit_and_spill_in_folders_of_their_own(
+    local_settings: Settings,
+):
+    settings = local_settings.model_copy(update={"duckdb_memory_limit": "64MB"})
+    with connect(settings) as first, connect(settings) as second:
+        assert setting(first, "memory_limit") == setting(second, "memory_limit") == "61.0 MiB"
+        folders = {Path(setting(first, "temp_directory")), Path(setting(second, "temp_directory"))}
+        assert len(folders) == 2
+        assert all(f.parent == settings.work_dir for f in folders)
+        assert all(f.name.startswith(SPILL_DIR_PREFIX) for f in folders)
+
+        # three times the limit: DuckDB must spill, into this connection's folder only
+        first.execute(
+            "create table memory.main.big as "
+            "select range as i, md5(range::varchar) || md5((range + 1)::varchar) as s "
+            "from range(2500000)"
+        )
+        spilled = Path(setting(first, "temp_directory"))
+        assert any(spilled.iterdir())
+        assert not Path(setting(second, "temp_directory")).exists()
+        assert first.execute("select count(distinct s) from memory.main.big").fetchone()[0] == (
+            2_500_000
+        )
+    assert not spilled.exists()  # DuckDB removes its folder at close
+
+
+def test_without_a_limit_duckdb_keeps_its_default(local_settings: Settings):
+    with connect(local_settings) as con, duckdb.connect() as plain:
+        assert setting(con, "memory_limit") == setting(plain, "memory_limit")
+
+
+def test_dbt_takes_the_limit_and_a_spill_folder_of_its_own(local_settings: Settings):
+    settings = local_settings.model_copy(update={"duckdb_memory_limit": "300MB"})
+    sql = (
+        "select current_setting('memory_limit') as memory_limit, "
+        "current_setting('temp_directory') as temp_directory"
+    )
+    target = dbt_work_dir(settings) / "target"
+    target.mkdir(parents=True)
+    # dbt's own partial-parse state, as dagster-dbt copies it before each run: no full parse
+    shutil.copy2(dbt_project().manifest_path.with_name("partial_parse.msgpack"), target)
+    # every run's arguments, less --exclude-resource-type (dbt show has no such option)
+    args = dbt_args(settings.model_copy(update={"dbt_unit_tests": True}), command="show")
+    with dbt_session(settings):
+        shown = subprocess.run(
+            [
+                str(DBT_EXECUTABLE),
+                *args,
+                "--inline",
+                sql,
+                "--output",
+                "json",
+                "--log-format",
+                "json",
+            ],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    rows = [
+        json.loads(line)["data"]["preview"]
+        for line in shown.stdout.splitlines()
+        if line.startswith("{") and '"preview"' in line
+    ]
+    (row,) = json.loads(rows[0]) if isinstance(rows[0], str) else rows[0]
+    assert row["memory_limit"] == "286.1 MiB"
+    folder = Path(row["temp_directory"])
+    assert folder.parent == settings.work_dir
+    assert folder.name.startswith(f"{SPILL_DIR_PREFIX}dbt-")
