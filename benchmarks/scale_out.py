@@ -17,6 +17,9 @@ refresh.
 docs/scale-out.md turns these into sites per worker per hour. The machine's load matters:
 run it on an idle machine for planning figures.
 
+The workers inherit CASCADE_DUCKDB_MEMORY_LIMIT (unset: DuckDB's 80 % of RAM); a 2 GiB run pod
+is measured with `CASCADE_DUCKDB_MEMORY_LIMIT=1GiB`.
+
 Usage: `python benchmarks/scale_out.py [--days 14] [--workers 3] [N ...]`
 """
 
@@ -197,17 +200,20 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print()
+    limit = os.environ.get("CASCADE_DUCKDB_MEMORY_LIMIT") or "unset (DuckDB's 80 % of RAM)"
+    print(f"CASCADE_DUCKDB_MEMORY_LIMIT: {limit}")
     print(
         "| sites | workers | 14-day load s | s/site | then dbt s | hourly refresh s | s/site "
-        "| then dbt s | peak MiB/worker |"
+        "| then dbt s | peak MiB/worker | dbt peak MiB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         load_dbt, refresh_dbt = (f"{r[k]:.1f}" if k in r else "–" for k in DBT_KEYS)
+        dbt_peak = f"{r['dbt_peak_mib']:.0f}" if "dbt_peak_mib" in r else "–"
         print(
             f"| {r['sites']} | {r['workers']} | {r['load_s']:.1f} | {r['load_s'] / r['sites']:.2f} "
             f"| {load_dbt} | {r['refresh_s']:.1f} | {r['refresh_s'] / r['sites']:.3f} "
-            f"| {refresh_dbt} | {r['peak_mib']:.0f} |"
+            f"| {refresh_dbt} | {r['peak_mib']:.0f} | {dbt_peak} |"
         )
 
 
