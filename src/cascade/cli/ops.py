@@ -95,8 +95,8 @@ def maintain(older_than: timedelta, verbose: bool) -> None:
     """Compact the lake: flush inlined rows, merge small files, expire snapshots, delete old files.
 
     Also drops raw_staging_* schemas, dlt working and DuckDB spill folders (CASCADE_HOME/tmp)
-    that killed loads left behind, and says what it removed. Safe while loads run as long as --older-than
-    exceeds the longest load; --older-than 0s reclaims everything on a quiet lake.
+    that killed loads left behind, and says what it removed. Safe while loads run as long as
+    --older-than exceeds the longest load; --older-than 0s reclaims everything on a quiet lake.
     """
     from cascade.lake.maintenance import run_maintenance
 
