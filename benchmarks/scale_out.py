@@ -18,7 +18,8 @@ docs/scale-out.md turns these into sites per worker per hour. The machine's load
 run it on an idle machine for planning figures.
 
 The workers inherit CASCADE_DUCKDB_MEMORY_LIMIT (unset: DuckDB's 80 % of RAM); a 2 GiB run pod
-is measured with `CASCADE_DUCKDB_MEMORY_LIMIT=1GiB`.
+is measured with `CASCADE_DUCKDB_MEMORY_LIMIT=1GiB`. "largest child" is the peak of the worker's
+largest child process: a dbt build, or on PostgreSQL + S3 a dlt load step.
 
 Usage: `python benchmarks/scale_out.py [--days 14] [--workers 3] [N ...]`
 """
@@ -204,7 +205,7 @@ def main() -> None:
     print(f"CASCADE_DUCKDB_MEMORY_LIMIT: {limit}")
     print(
         "| sites | workers | 14-day load s | s/site | then dbt s | hourly refresh s | s/site "
-        "| then dbt s | peak MiB/worker | dbt peak MiB |"
+        "| then dbt s | peak MiB/worker | largest child MiB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

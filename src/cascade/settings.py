@@ -56,9 +56,11 @@ RESERVED_ALIASES = frozenset(
         "staging",
     }
 )
-# A DuckDB memory_limit: a number and a unit. DuckDB rejects percentages, at connect time;
-# Settings refuses them at once, with the variable's name.
-MEMORY_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B|B)", re.IGNORECASE)
+# A DuckDB memory_limit: a number and a unit as DuckDB reads them (1G = 1GB = 1000^3 bytes,
+# 1GiB = 1024^3). DuckDB rejects percentages, at connect time; Settings refuses them at once.
+MEMORY_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B|[KMGTB])", re.IGNORECASE)
+# what dbt's profile gets for "no limit of cascade's": DuckDB's own default, 80 % of its memory
+DUCKDB_DEFAULT_MEMORY = "-1"
 
 
 def validate_identifier(value: str, what: str = "identifier") -> str:
@@ -268,7 +270,7 @@ class Settings(BaseSettings):
     )
     duckdb_memory_limit: str | None = Field(
         default=None,
-        description="Memory of each DuckDB instance cascade opens, e.g. 1.5GiB (default: DuckDB's 80% of RAM)",
+        description="Memory of each DuckDB instance cascade opens, e.g. 1.5GiB (unset or -1: DuckDB's 80% of RAM)",
     )
     marts_url: SecretStr | None = None
     glucose_units: Literal["mg/dL", "mmol/L"] = "mg/dL"
@@ -298,7 +300,7 @@ class Settings(BaseSettings):
     @field_validator("duckdb_memory_limit")
     @classmethod
     def _memory_limit_is_a_size(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
+        if value is None or value.strip() in ("", DUCKDB_DEFAULT_MEMORY):
             return None
         match = MEMORY_SIZE.fullmatch(value.strip())
         if match is None:

@@ -37,10 +37,10 @@ from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 from packaging.version import Version
 
-from cascade.lake.connection import BUILDS_TABLE, SPILL_DIR_PREFIX, LakeError, connect
+from cascade.lake.connection import BUILDS_TABLE, LakeError, connect, spill_dir_prefix
 from cascade.lake.extensions import EXTENSION_DIR, ensure_installed
 from cascade.lake.lock import transform_lock
-from cascade.settings import Settings, plain
+from cascade.settings import DUCKDB_DEFAULT_MEMORY, Settings, plain
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "transforms" / "dbt"
 SECRET_PREFIX = "DBT_ENV_SECRET_"
@@ -101,11 +101,10 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "CASCADE_TIMEZONE": settings.timezone,
         "CASCADE_DBT_DATA_PATH": settings.lake_data_path,
         "CASCADE_DUCKDB_EXTENSION_DIR": str(EXTENSION_DIR),
-        # -1 is DuckDB's own default, 80% of RAM
-        "CASCADE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit or "-1",
-        # the dbt process's own spill folder (see cascade.lake.connection.SPILL_DIR_PREFIX)
+        "CASCADE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit or DUCKDB_DEFAULT_MEMORY,
+        # the dbt process's own spill folder, named after this process, which waits for dbt
         "CASCADE_DUCKDB_TEMP_DIRECTORY": str(
-            settings.work_dir / f"{SPILL_DIR_PREFIX}dbt-{uuid.uuid4().hex}"
+            settings.work_dir / f"{spill_dir_prefix()}dbt-{uuid.uuid4().hex}"
         ),
     }
     if settings.catalog is None:

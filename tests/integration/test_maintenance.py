@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -17,7 +19,7 @@ from cascade.cli.common import parse_duration
 from cascade.cli.ops import maintain
 from cascade.demo.generator import entries_for_day
 from cascade.ingest import ingest_file
-from cascade.lake.connection import SPILL_DIR_PREFIX, connect
+from cascade.lake.connection import connect, spill_dir_prefix
 from cascade.lake.health import HealthOptions, files
 from cascade.lake.lock import writer_lock
 from cascade.lake.maintenance import footprint, run_maintenance
@@ -177,18 +179,25 @@ def test_maintain_removes_leftovers_of_killed_loads_and_says_so(local_settings: 
         con.execute("create table raw.t as from range(5)")
     dead = local_settings.work_dir / "cascade-dlt-killed"
     (dead / "pipelines").mkdir(parents=True)
-    spill = local_settings.work_dir / f"{SPILL_DIR_PREFIX}0badc0ffee00"  # a killed DuckDB's
-    (spill / "duckdb_temp_storage_DEFAULT-0.tmp").parent.mkdir()
-    (spill / "duckdb_temp_storage_DEFAULT-0.tmp").write_bytes(b"x")
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as ended:
+        ended.wait()
+    spill = (
+        local_settings.work_dir / f"{spill_dir_prefix(ended.pid)}0badc0ffee00"
+    )  # its process ended
+    idle = local_settings.work_dir / f"{spill_dir_prefix()}0badc0ffee00"  # alive, idle
+    for folder in (spill, idle):
+        (folder / "duckdb_temp_storage_DEFAULT-0.tmp").parent.mkdir()
+        (folder / "duckdb_temp_storage_DEFAULT-0.tmp").write_bytes(b"x")
     old = time.time() - 7 * 3600
-    for path in (dead / "pipelines", dead, spill / "duckdb_temp_storage_DEFAULT-0.tmp", spill):
+    for path in (dead / "pipelines", dead, *(p for f in (spill, idle) for p in (*f.iterdir(), f))):
         os.utime(path, (old, old))
     running = local_settings.work_dir / "cascade-dlt-running"
     running.mkdir()
 
     result = CliRunner().invoke(maintain, env={"CASCADE_HOME": str(local_settings.home)})
     assert result.exit_code == 0, result.output
-    assert not dead.exists() and not spill.exists() and running.exists()
+    assert not dead.exists() and not spill.exists()
+    assert running.exists() and idle.exists()
     assert "staging schemas dropped: raw_staging_0badc0ffee00" in result.stdout
     assert f"working folders removed: {dead}, {spill}" in result.stdout
     # the retention is spelled out, so a growing count of stored files reads right

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from cascade.lake.connection import SPILL_DIR_PREFIX, connect
+from cascade.lake.connection import connect, spill_dir_prefix
 from cascade.settings import Settings
 from cascade.transform import (
     DBT_EXECUTABLE,
@@ -36,7 +36,7 @@ def test_lake_connections_take_the_limit_and_spill_in_folders_of_their_own(
         folders = {Path(setting(first, "temp_directory")), Path(setting(second, "temp_directory"))}
         assert len(folders) == 2
         assert all(f.parent == settings.work_dir for f in folders)
-        assert all(f.name.startswith(SPILL_DIR_PREFIX) for f in folders)
+        assert all(f.name.startswith(spill_dir_prefix()) for f in folders)
 
         # three times the limit: DuckDB must spill, into this connection's folder only
         first.execute(
@@ -54,7 +54,8 @@ def test_lake_connections_take_the_limit_and_spill_in_folders_of_their_own(
 
 
 def test_without_a_limit_duckdb_keeps_its_default(local_settings: Settings):
-    with connect(local_settings) as con, duckdb.connect() as plain:
+    settings = local_settings.model_copy(update={"duckdb_memory_limit": None})
+    with connect(settings) as con, duckdb.connect() as plain:
         assert setting(con, "memory_limit") == setting(plain, "memory_limit")
 
 
@@ -97,4 +98,4 @@ def test_dbt_takes_the_limit_and_a_spill_folder_of_its_own(local_settings: Setti
     assert row["memory_limit"] == "286.1 MiB"
     folder = Path(row["temp_directory"])
     assert folder.parent == settings.work_dir
-    assert folder.name.startswith(f"{SPILL_DIR_PREFIX}dbt-")
+    assert folder.name.startswith(f"{spill_dir_prefix()}dbt-")

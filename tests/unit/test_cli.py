@@ -175,6 +175,11 @@ def test_env_points_plain_dbt_at_the_local_lake(tmp_path):
     lines = dict(line.removeprefix("export ").split("=", 1) for line in result.output.splitlines())
     assert lines["CASCADE_DBT_CATALOG_PATH"] == str(tmp_path / "lake" / "catalog.sqlite")
     assert lines["DBT_PROFILES_DIR"].endswith("transforms/dbt")
+    # what the shell then holds starts cascade again: the unset limit reads back as unset
+    assert lines["CASCADE_DUCKDB_MEMORY_LIMIT"] == "-1"
+    assert "CASCADE_DUCKDB_TEMP_DIRECTORY" not in lines  # this process's folder: gone with it
+    again = invoke("env", env={"CASCADE_HOME": str(tmp_path / "lake"), **lines})
+    assert again.exit_code == 0, again.output
 
 
 def test_no_import_cycle_between_the_cli_and_the_report():

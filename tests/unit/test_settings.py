@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -124,7 +126,9 @@ def test_session_statements_attach_last(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("given", "kept"), [("1.5GiB", "1.5GiB"), (" 800 mb ", "800mb"), ("2GB", "2GB"), ("", None)]
+    ("given", "kept"),
+    [("1.5GiB", "1.5GiB"), (" 800 mb ", "800mb"), ("2GB", "2GB"), ("1G", "1G"), ("", None)]
+    + [("-1", None)],  # DuckDB's default, as `cascade env` exports an unset limit
 )
 def test_memory_limit_is_a_duckdb_size(tmp_path, given, kept):
     settings = Settings(home=tmp_path, duckdb_memory_limit=given, _env_file=None)
@@ -133,7 +137,7 @@ def test_memory_limit_is_a_duckdb_size(tmp_path, given, kept):
     assert limits == ([f"set memory_limit = '{kept}'"] if kept else [])
 
 
-@pytest.mark.parametrize("given", ["80%", "lots", "1.5", "-1", "1.5 PiB"])
+@pytest.mark.parametrize("given", ["80%", "lots", "1.5", "-2", "1.5 PiB"])
 def test_memory_limit_refuses_what_duckdb_would(tmp_path, given):
     with pytest.raises(ValidationError, match="CASCADE_DUCKDB_MEMORY_LIMIT .* is not a size"):
         Settings(home=tmp_path, duckdb_memory_limit=given, _env_file=None)
@@ -143,7 +147,7 @@ def test_each_duckdb_spills_under_cascade_home(tmp_path):
     (spill,) = [s for s in setting_statements(scale(home=tmp_path)) if "temp_directory" in s]
     # a new folder for every instance: the uuid is drawn when DuckDB runs the statement
     assert spill == (
-        f"set temp_directory = '{tmp_path.absolute() / 'tmp' / 'duckdb-'}' "
+        f"set temp_directory = '{tmp_path.absolute() / 'tmp' / f'duckdb-{os.getpid()}-'}' "
         "|| gen_random_uuid()::varchar"
     )
 

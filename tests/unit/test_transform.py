@@ -52,7 +52,8 @@ def profile_env_vars(target: str) -> set[str]:
     return set(re.findall(r"env_var\('([A-Z_]+)'", text))
 
 
-def test_local_env_points_dbt_at_the_sqlite_catalog(tmp_path: Path):
+def test_local_env_points_dbt_at_the_sqlite_catalog(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("CASCADE_DUCKDB_MEMORY_LIMIT", raising=False)
     settings = Settings(home=tmp_path, timezone="Europe/Berlin", _env_file=None)
 
     env = dbt_env(settings)
@@ -63,7 +64,9 @@ def test_local_env_points_dbt_at_the_sqlite_catalog(tmp_path: Path):
     assert env["CASCADE_DBT_DATA_PATH"] == str(tmp_path.absolute() / "lake") + "/"
     assert env["CASCADE_TIMEZONE"] == "Europe/Berlin"
     assert env["CASCADE_DUCKDB_MEMORY_LIMIT"] == "-1"  # DuckDB's default
-    assert env["CASCADE_DUCKDB_TEMP_DIRECTORY"].startswith(str(tmp_path.absolute() / "tmp"))
+    spill = Path(env["CASCADE_DUCKDB_TEMP_DIRECTORY"])
+    assert spill.parent == tmp_path.absolute() / "tmp"
+    assert spill.name.startswith(f"duckdb-{os.getpid()}-dbt-")  # this process waits for dbt
     assert all(name.startswith("CASCADE_") for name in env)
     assert profile_env_vars("local") <= set(env)
 

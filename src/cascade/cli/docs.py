@@ -29,6 +29,9 @@ def env_lines(settings: Settings, show_secrets: bool = False) -> list[str]:
         "DBT_LOG_PATH": str(work / "logs"),
         **dbt_env(settings),
     }
+    # a folder of cascade's own process, which ends now: dbt in the shell spills where DuckDB
+    # spills by default (.tmp in its working directory)
+    env.pop("CASCADE_DUCKDB_TEMP_DIRECTORY")
     lines = []
     for name, value in env.items():
         if name.startswith(SECRET_PREFIX) and not show_secrets:

@@ -7,6 +7,7 @@ into `CREATE SECRET`, never into an ATTACH path, so `PRAGMA database_list` and l
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -35,9 +36,21 @@ HTTP_SETTINGS = {"http_timeout": 10, "http_retries": 2, "http_retry_wait_ms": 20
 PG_CONNECT_TIMEOUT_S = 10
 # DuckDB spills to `temp_directory`; an in-memory instance's default is `.tmp` in the working
 # directory, and two instances sharing one folder write the same file names. Each instance
-# cascade opens gets its own folder under CASCADE_HOME/tmp (DuckDB creates it at the first
-# spill and removes it at close; `cascade maintain` removes the ones a killed process left).
+# cascade opens gets its own folder under CASCADE_HOME/tmp, `duckdb-<pid>-<uuid>` (DuckDB
+# creates it at the first spill and removes it at close; `cascade maintain` removes the ones a
+# dead process left).
 SPILL_DIR_PREFIX = "duckdb-"
+
+
+def spill_dir_prefix(pid: int | None = None) -> str:
+    """The start of the spill folders of process `pid` (this one by default)."""
+    return f"{SPILL_DIR_PREFIX}{os.getpid() if pid is None else pid}-"
+
+
+def spill_dir_pid(name: str) -> int | None:
+    """The process a spill folder's name says owns it, None if it names none."""
+    number = name.removeprefix(SPILL_DIR_PREFIX).split("-", 1)[0]
+    return int(number) if name.startswith(SPILL_DIR_PREFIX) and number.isdigit() else None
 
 
 class LakeError(RuntimeError):
@@ -114,7 +127,7 @@ def memory_statements(settings: Settings) -> list[str]:
     """CASCADE_DUCKDB_MEMORY_LIMIT, if set, and a spill folder of this instance's own: the
     expression draws a new uuid each time it runs, once per DuckDB instance (dlt runs these
     statements once for each instance it opens)."""
-    folder = quote(str(settings.work_dir / SPILL_DIR_PREFIX))
+    folder = quote(str(settings.work_dir / spill_dir_prefix()))
     statements = [f"set temp_directory = {folder} || gen_random_uuid()::varchar"]
     if settings.duckdb_memory_limit:
         statements.append(f"set memory_limit = {quote(settings.duckdb_memory_limit)}")
@@ -158,8 +171,9 @@ def _open(settings: Settings, read_only: bool) -> duckdb.DuckDBPyConnection:
         if not read_only:
             settings.catalog_path.parent.mkdir(parents=True, exist_ok=True)
             (settings.home / "lake").mkdir(parents=True, exist_ok=True)
-    with suppress(OSError):  # a reader on a read-only disk: DuckDB then fails only if it spills
-        settings.work_dir.mkdir(parents=True, exist_ok=True)
+    if not read_only or settings.home.is_dir():
+        with suppress(OSError):  # a read-only disk: DuckDB then fails only if it spills
+            settings.work_dir.mkdir(parents=True, exist_ok=True)
     attempts = Retrying(
         retry=retry_if_exception(_racing),
         stop=stop_after_attempt(BOOTSTRAP_ATTEMPTS),
@@ -227,7 +241,8 @@ def connect(
     """Yield a fresh in-memory DuckDB with the lake attached as `settings.lake_alias`.
 
     Read-write mode creates the catalog, data path, the raw/bronze/silver/gold/ops schemas and
-    the inlining limits when missing; read-only mode creates nothing. The connection is always
+    the inlining limits when missing; read-only mode creates nothing in the lake (only
+    `$CASCADE_HOME/tmp`, for spilling, when CASCADE_HOME exists). The connection is always
     closed on exit.
     """
     settings = settings or Settings()

@@ -16,6 +16,7 @@ or query (the default week does); `older_than=0` reclaims everything at once, fo
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -32,6 +33,7 @@ from cascade.lake.connection import (
     connect,
     metadata_prefix,
     quote,
+    spill_dir_pid,
 )
 from cascade.lake.lock import writer_lock
 from cascade.settings import Settings
@@ -158,8 +160,24 @@ def stale_work_dirs(settings: Settings, older_than: timedelta) -> list[Path]:
         for folder in root.iterdir()
         if folder.name.startswith(WORK_DIR_PREFIXES)
         and folder.is_dir()
+        and not _owner_alive(folder)
         and _last_touched(folder) <= cutoff
     )
+
+
+def _owner_alive(folder: Path) -> bool:
+    """A spill folder whose process still runs on this machine: an idle DuckDB that once
+    spilled touches its folder no more, and still needs it."""
+    pid = spill_dir_pid(folder.name)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and is another user's
+        pass
+    return True
 
 
 def _call(con: duckdb.DuckDBPyConnection, statement: str) -> list[tuple]:
