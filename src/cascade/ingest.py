@@ -253,7 +253,8 @@ def _run_pipeline(
         with merge_lock(settings):
             started = time.perf_counter()
             if settings.profile == "scale":
-                load_ids = _load_in_child(settings, workdir, run_tag, deadline_s)
+                rows = sum(n for t, n in normalized.row_counts.items() if not t.startswith("_dlt"))
+                load_ids = _load_in_child(settings, workdir, run_tag, deadline_s, rows)
             else:
                 load_ids = pipeline.load().loads_ids
             steps["load"] = time.perf_counter() - started
@@ -276,11 +277,23 @@ class LoadConflict(LoadFailed):
 
 # how long a load's child process may take to start (imports) before its deadline begins
 CHILD_START_S = 60.0
+# A big load takes longer than a frozen endpoint's deadline: the 14-day load of 1,000 sites
+# (8.8M rows) needed over 60 s. The deadline grows by a second for each this many rows, a
+# fifth of the load step's rate measured on PostgreSQL + S3 (about 100k rows/s, 2 cores).
+LOAD_ROWS_PER_S_FLOOR = 20_000
 
 
-def _load_in_child(settings: Settings, workdir: str, run_tag: str, deadline_s: float) -> list[str]:
-    """`pipeline.load()` of the normalized packages in `workdir` in a child process, killed
-    after `deadline_s`; returns the load ids."""
+def load_deadline(deadline_s: float, rows: int) -> float:
+    """Seconds the load step of `rows` rows may take before it counts as frozen."""
+    return deadline_s + rows / LOAD_ROWS_PER_S_FLOOR
+
+
+def _load_in_child(
+    settings: Settings, workdir: str, run_tag: str, deadline_s: float, rows: int
+) -> list[str]:
+    """`pipeline.load()` of the normalized packages in `workdir` (`rows` rows) in a child
+    process, killed after `load_deadline(deadline_s, rows)`; returns the load ids."""
+    wait_s = load_deadline(deadline_s, rows)
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
@@ -295,8 +308,8 @@ def _load_in_child(settings: Settings, workdir: str, run_tag: str, deadline_s: f
         if not receiver.poll(CHILD_START_S):
             raise LoadDeadline(f"the load process did not start within {CHILD_START_S:g} s")
         receiver.recv()  # it has started: the deadline counts from here
-        if not receiver.poll(deadline_s):
-            raise LoadDeadline(f"the load did not finish within {deadline_s:g} s")
+        if not receiver.poll(wait_s):
+            raise LoadDeadline(f"the load of {rows:,} rows did not finish within {wait_s:.0f} s")
         outcome, value = receiver.recv()
     except EOFError:
         child.join(5)
