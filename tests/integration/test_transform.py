@@ -6,6 +6,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from filelock import FileLock
 
 from cascade.demo.generator import (
     devicestatus_for_day,
@@ -291,4 +292,7 @@ def test_concurrent_parses_never_show_a_half_written_manifest():
             time.sleep(0.005)
         pending.get(timeout=300)
     assert reads > 0
-    assert not list((PROJECT_DIR / "target").glob("tmp*"))  # each private folder removed
+    # each private folder removed; under the parse lock, so a parse of the other test worker,
+    # whose folder lives exactly as long as it holds the lock, cannot be mistaken for a leftover
+    with FileLock(PROJECT_DIR / "target" / "parse.lock"):
+        assert not list((PROJECT_DIR / "target").glob("tmp*"))
