@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 from packaging.version import Version
 
-from cascade.lake.connection import BUILDS_TABLE, LakeError, connect, spill_dir_prefix
+from cascade.lake.connection import BUILDS_TABLE, SPILL_DIR_PREFIX, LakeError, connect
 from cascade.lake.extensions import EXTENSION_DIR, ensure_installed
 from cascade.lake.lock import transform_lock
 from cascade.settings import DUCKDB_DEFAULT_MEMORY, Settings, plain
@@ -93,6 +92,17 @@ class TransformResult:
         )
 
 
+def dbt_spill_dir(settings: Settings) -> Path:
+    """dbt's DuckDB spill folder: one per lake and CASCADE_HOME, the same in every build.
+
+    dbt hashes its whole profile, and any change of it (a folder named per build, say) makes
+    the next build parse the project afresh (5-7 s, "Unable to do partial parsing because
+    profile has changed"). One folder is enough: builds of a lake take turns under its
+    transform lock, and dbt_session clears what a killed build left there.
+    """
+    return settings.work_dir / f"{SPILL_DIR_PREFIX}dbt-{settings.lake_alias}"
+
+
 def dbt_env(settings: Settings) -> dict[str, str]:
     """The environment `profiles.yml` reads: `CASCADE_*` values and `DBT_ENV_SECRET_*` secrets."""
     env = {
@@ -102,10 +112,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "CASCADE_DBT_DATA_PATH": settings.lake_data_path,
         "CASCADE_DUCKDB_EXTENSION_DIR": str(EXTENSION_DIR),
         "CASCADE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit or DUCKDB_DEFAULT_MEMORY,
-        # the dbt process's own spill folder, named after this process, which waits for dbt
-        "CASCADE_DUCKDB_TEMP_DIRECTORY": str(
-            settings.work_dir / f"{spill_dir_prefix()}dbt-{uuid.uuid4().hex}"
-        ),
+        "CASCADE_DUCKDB_TEMP_DIRECTORY": str(dbt_spill_dir(settings)),
     }
     if settings.catalog is None:
         env["CASCADE_DBT_CATALOG_PATH"] = str(settings.catalog_path)
@@ -293,6 +300,7 @@ def dbt_session(
     settings.work_dir.mkdir(parents=True, exist_ok=True)  # the spill folder's parent
     environment = {**DBT_QUIET_ENV, **dbt_env(settings), **(window or window_env())}
     with transform_lock(settings), patched_environ(environment):
+        shutil.rmtree(dbt_spill_dir(settings), ignore_errors=True)  # a killed build's leftovers
         if echo:
             yield
             return

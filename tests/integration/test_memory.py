@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,13 +13,7 @@ import duckdb
 
 from cascade.lake.connection import connect, spill_dir_prefix
 from cascade.settings import Settings
-from cascade.transform import (
-    DBT_EXECUTABLE,
-    dbt_args,
-    dbt_project,
-    dbt_session,
-    dbt_work_dir,
-)
+from cascade.transform import DBT_EXECUTABLE, dbt_args, dbt_session, dbt_spill_dir
 
 
 def setting(con, name: str) -> str:
@@ -59,17 +52,9 @@ def test_without_a_limit_duckdb_keeps_its_default(local_settings: Settings):
         assert setting(con, "memory_limit") == setting(plain, "memory_limit")
 
 
-def test_dbt_takes_the_limit_and_a_spill_folder_of_its_own(local_settings: Settings):
-    settings = local_settings.model_copy(update={"duckdb_memory_limit": "300MB"})
-    sql = (
-        "select current_setting('memory_limit') as memory_limit, "
-        "current_setting('temp_directory') as temp_directory"
-    )
-    target = dbt_work_dir(settings) / "target"
-    target.mkdir(parents=True)
-    # dbt's own partial-parse state, as dagster-dbt copies it before each run: no full parse
-    shutil.copy2(dbt_project().manifest_path.with_name("partial_parse.msgpack"), target)
-    # every run's arguments, less --exclude-resource-type (dbt show has no such option)
+def show(settings: Settings, sql: str) -> tuple[dict, list[dict]]:
+    """`dbt show --inline sql` with every build's arguments (less --exclude-resource-type, which
+    dbt show lacks) inside dbt_session: the one row and dbt's JSON log events."""
     args = dbt_args(settings.model_copy(update={"dbt_unit_tests": True}), command="show")
     with dbt_session(settings):
         shown = subprocess.run(
@@ -89,13 +74,27 @@ def test_dbt_takes_the_limit_and_a_spill_folder_of_its_own(local_settings: Setti
             timeout=300,
         )
     assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
-    rows = [
-        json.loads(line)["data"]["preview"]
-        for line in shown.stdout.splitlines()
-        if line.startswith("{") and '"preview"' in line
-    ]
-    (row,) = json.loads(rows[0]) if isinstance(rows[0], str) else rows[0]
+    events = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
+    (preview,) = [e["data"]["preview"] for e in events if "preview" in e["data"]]
+    (row,) = json.loads(preview) if isinstance(preview, str) else preview
+    return row, events
+
+
+def test_dbt_takes_the_limit_and_the_lakes_spill_folder(local_settings: Settings):
+    settings = local_settings.model_copy(update={"duckdb_memory_limit": "300MB"})
+    sql = (
+        "select current_setting('memory_limit') as memory_limit, "
+        "current_setting('temp_directory') as temp_directory"
+    )
+    row, _ = show(settings, sql)
     assert row["memory_limit"] == "286.1 MiB"
-    folder = Path(row["temp_directory"])
-    assert folder.parent == settings.work_dir
-    assert folder.name.startswith(f"{spill_dir_prefix()}dbt-")
+    assert Path(row["temp_directory"]) == dbt_spill_dir(settings)
+
+    # a killed build's spilled blocks: the next build clears them, and finds the same profile,
+    # so dbt reads its partial-parse state instead of parsing the whole project again
+    leftover = dbt_spill_dir(settings) / "duckdb_temp_storage_DEFAULT-0.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"\0" * 1024)
+    _, events = show(settings, sql)
+    assert not leftover.parent.exists()
+    assert "UnableToPartialParse" not in {e["info"]["name"] for e in events}

@@ -29,8 +29,9 @@ def env_lines(settings: Settings, show_secrets: bool = False) -> list[str]:
         "DBT_LOG_PATH": str(work / "logs"),
         **dbt_env(settings),
     }
-    # a folder of cascade's own process, which ends now: dbt in the shell spills where DuckDB
-    # spills by default (.tmp in its working directory)
+    # the folder of cascade's dbt builds, which take turns under the lake's lock: dbt in the
+    # shell, outside that lock, spills where DuckDB spills by default (.tmp in its working
+    # directory)
     env.pop("CASCADE_DUCKDB_TEMP_DIRECTORY")
     lines = []
     for name, value in env.items():

@@ -38,7 +38,7 @@ PG_CONNECT_TIMEOUT_S = 10
 # directory, and two instances sharing one folder write the same file names. Each instance
 # cascade opens gets its own folder under CASCADE_HOME/tmp, `duckdb-<pid>-<uuid>` (DuckDB
 # creates it at the first spill and removes it at close; `cascade maintain` removes the ones a
-# dead process left).
+# dead process left). dbt's builds share `duckdb-dbt-<lake>`: see transform.dbt_spill_dir.
 SPILL_DIR_PREFIX = "duckdb-"
 
 
