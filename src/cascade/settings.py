@@ -272,6 +272,12 @@ class Settings(BaseSettings):
         default=None,
         description="Memory of each DuckDB instance cascade opens, e.g. 1.5GiB (unset or -1: DuckDB's 80% of RAM)",
     )
+    dbt_batch_readings: int = Field(
+        default=250_000,
+        gt=0,
+        description="Readings per group of subjects in the table models built a group at a time "
+        "(250,000 fit in 1 GiB of DuckDB memory)",
+    )
     marts_url: SecretStr | None = None
     glucose_units: Literal["mg/dL", "mmol/L"] = "mg/dL"
 

@@ -137,7 +137,11 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 def dbt_vars(settings: Settings) -> dict:
     """The `--vars` of every run: the same for every window, so dbt reuses its manifest."""
-    return {"timezone": settings.timezone, "timezone_override": settings.timezone_override}
+    return {
+        "timezone": settings.timezone,
+        "timezone_override": settings.timezone_override,
+        "subject_batch_readings": settings.dbt_batch_readings,
+    }
 
 
 def window_env(

@@ -30,7 +30,7 @@ from cascade.lake.connection import connect
 from cascade.settings import Settings
 from cascade.sources.files import load_file
 from cascade.sources.nightscout import FetchStats, nightscout_file
-from cascade.transform import run_transform
+from cascade.transform import dbt_work_dir, run_transform
 
 iglu = pytest.importorskip("iglu_python")
 pandas = pytest.importorskip("pandas")
@@ -81,9 +81,14 @@ def example_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory, example_csv: Path) -> Settings:
-    """A lake holding the example data, loaded through cascade's ingestion and built by dbt."""
+    """A lake holding the example data, loaded through cascade's ingestion and built by dbt,
+    the models built in groups of subjects one subject a group (a group's worth of readings:
+    1), so that iglu checks what a lake too big for one statement's memory gets."""
     settings = Settings(
-        home=tmp_path_factory.mktemp("lake") / ".cascade", timezone="Etc/GMT+5", _env_file=None
+        home=tmp_path_factory.mktemp("lake") / ".cascade",
+        timezone="Etc/GMT+5",
+        dbt_batch_readings=1,
+        _env_file=None,
     )
     stats = FetchStats()
     run_load(settings, nightscout_file(load_file(example_csv, UTC_OFFSET_MINUTES), stats), stats)
@@ -189,6 +194,13 @@ def assert_variability_matches(expected: pandas.DataFrame, ours: pandas.DataFram
             assert ours.loc[subject, metric] == pytest.approx(value, abs=tolerance), (
                 f"{subject} {metric}: cascade {ours.loc[subject, metric]} vs iglu {value}"
             )
+
+
+def test_variability_was_built_in_one_group_per_subject(lake: Settings):
+    compiled = next(
+        (dbt_work_dir(lake) / "target" / "compiled").rglob("mrt_period_variability.sql")
+    )
+    assert "hash(subject_id) % 5 = 0 /* subject batch */" in compiled.read_text()
 
 
 def test_period_variability_matches_iglu(lake: Settings, example_csv: Path):

@@ -95,6 +95,15 @@ def test_a_failure_before_any_lake_leaves_no_cascade_home(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_an_invalid_setting_is_named_by_its_variable(tmp_path):
+    env = {"CASCADE_HOME": str(tmp_path), "CASCADE_DBT_BATCH_READINGS": "0"}
+    result = invoke("env", env=env)
+    assert result.exit_code == 1
+    assert "invalid configuration: CASCADE_DBT_BATCH_READINGS: Input should be greater than 0" in (
+        result.output
+    )
+
+
 def test_one_line_redacts_and_flattens():
     settings = Settings(
         _env_file=None, **{k.removeprefix("CASCADE_").lower(): v for k, v in SCALE.items()}

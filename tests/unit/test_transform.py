@@ -127,6 +127,7 @@ def test_args_point_at_the_project_and_stay_the_same_for_every_window(tmp_path: 
     assert json.loads(args[args.index("--vars") + 1]) == {
         "timezone": "America/Chicago",
         "timezone_override": False,
+        "subject_batch_readings": 250_000,
     }
     assert "--full-refresh" in args and args[args.index("--select") + 1] == "gold"
     assert "--no-send-anonymous-usage-stats" in args

@@ -35,10 +35,15 @@ class CascadeError(click.ClickException):
 
 
 def settings_problem(exc: ValidationError) -> str:
-    """A settings validation error as one line: `field: problem; field: problem`."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-    )
+    """A settings validation error as one line, each field by the variable that sets it:
+    `CASCADE_FIELD: problem; CASCADE_OTHER: problem`."""
+
+    def where(loc: tuple) -> str:
+        if len(loc) == 1 and loc[0] in Settings.model_fields:
+            return f"CASCADE_{str(loc[0]).upper()}"
+        return ".".join(map(str, loc)) or "settings"
+
+    return "; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def load_settings() -> Settings:

@@ -5,8 +5,11 @@
   CONGA, MAG, GVP, AUC, SD of ROC and MAGE use iglu's interpolated grid (macros/glucose_grid.sql),
   built per period from that period's readings only, as iglu would be given them.
   Everything is computed per distinct window (macros/periods.sql): a subject with less than
-  90 days of data has one window for several periods, and pays for it once.
+  90 days of data has one window for several periods, and pays for it once. Built in groups of
+  subjects (macros/subject_batches.sql): MAGE's walks and the quantiles do not spill to disk.
 -#}
+
+{{ config(post_hook="{{ insert_subject_batches() }}") }}
 
 with
 
@@ -20,6 +23,7 @@ period_readings as (
 
     select subject_id, window_start, local_date, reading_at, glucose_mg_dl::double as gl
     from ({{ readings_by_window(ref('fct_glucose_readings')) }})
+    where {{ subject_batch('subject_id', ref('fct_glucose_readings')) }}
 
 ),
 
