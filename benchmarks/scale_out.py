@@ -88,12 +88,21 @@ def _secret(value: str):
     return SecretStr(value)
 
 
-def timed_transform(settings: Settings, first: date, last: date, subjects: list[str]) -> float:
+def timed_transform(
+    settings: Settings, first: date, last: date, subjects: list[str]
+) -> tuple[float, dict[str, float]]:
     """Seconds of the dbt build over local days first..last for `subjects` (as the dbt run
-    after a sites run makes it)."""
+    after a sites run makes it), and its five slowest models with their seconds."""
+    models = {}
+
+    def on_event(event):
+        if event.resource_type == "model":
+            models[event.name] = round(event.seconds, 1)
+
     started = time.perf_counter()
-    run_transform(settings, first, last + timedelta(days=1), subjects=subjects)
-    return time.perf_counter() - started
+    run_transform(settings, first, last + timedelta(days=1), subjects=subjects, on_event=on_event)
+    slowest = dict(sorted(models.items(), key=lambda item: -item[1])[:5])
+    return time.perf_counter() - started, slowest
 
 
 def one_worker(days: int, names: list[str] | None) -> dict:
@@ -108,14 +117,14 @@ def one_worker(days: int, names: list[str] | None) -> dict:
     dbt = {}
     if names is None:
         prepare_dbt_project()
-        dbt["load_dbt_s"] = timed_transform(
+        dbt["load_dbt_s"], dbt["load_dbt_slowest"] = timed_transform(
             settings, (now - timedelta(days=days)).date(), now.date(), subjects
         )
     started = time.perf_counter()
     refresh = ingest_sites(settings, names=names)
     refresh_s = time.perf_counter() - started
     if names is None:
-        dbt["refresh_dbt_s"] = timed_transform(
+        dbt["refresh_dbt_s"], dbt["refresh_dbt_slowest"] = timed_transform(
             settings, (now - timedelta(days=1)).date(), now.date(), subjects
         )
     for result in (load, refresh):

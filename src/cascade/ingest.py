@@ -256,11 +256,17 @@ def _run_pipeline(
                 rows = sum(n for t, n in normalized.row_counts.items() if not t.startswith("_dlt"))
                 load_ids = _load_in_child(settings, workdir, run_tag, deadline_s, rows)
             else:
-                load_ids = pipeline.load().loads_ids
+                load_ids = _load(pipeline, settings)
             steps["load"] = time.perf_counter() - started
     load_id = load_ids[-1] if load_ids else None
     tables = sorted(t for t in normalized.row_counts if not t.startswith("_dlt"))
     return load_id, (tables if load_id else []), steps
+
+
+def _load(pipeline, settings: Settings) -> list[str]:
+    """dlt's load step; the load ids. Each load job opens a DuckDB instance of its own (up to
+    CASCADE_DUCKDB_MEMORY_LIMIT): CASCADE_LOAD_WORKERS jobs at once bound the step's memory."""
+    return pipeline.load(workers=settings.load_workers).loads_ids
 
 
 class LoadDeadline(TimeoutError):
@@ -334,7 +340,7 @@ def _child_load(settings_json: str, workdir: str, run_tag: str, deadline_s: floa
         settings = Settings.from_child_json(settings_json)
         _configure_dlt()
         pipeline = _pipeline(settings, workdir, run_tag, deadline_s)
-        sender.send(("ok", list(pipeline.load().loads_ids)))
+        sender.send(("ok", list(_load(pipeline, settings))))
     except Exception as exc:  # noqa: BLE001 - reported to the parent as text
         cause = root_cause(exc)
         text = " ".join(str(cause).split()) or type(cause).__name__

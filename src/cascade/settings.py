@@ -272,6 +272,12 @@ class Settings(BaseSettings):
         default=None,
         description="Memory of each DuckDB instance cascade opens, e.g. 1.5GiB (unset or -1: DuckDB's 80% of RAM)",
     )
+    load_workers: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="dlt load jobs at once, each a DuckDB instance of up to the memory limit",
+    )
     dbt_batch_readings: int = Field(
         default=250_000,
         gt=0,

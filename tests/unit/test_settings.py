@@ -207,3 +207,12 @@ def test_lock_timeout_is_a_setting(monkeypatch):
     assert Settings(_env_file=None).lock_timeout_s == 600
     monkeypatch.setenv("CASCADE_LOCK_TIMEOUT_S", "2.5")
     assert Settings(_env_file=None).lock_timeout_s == 2.5
+
+
+def test_load_workers_bound_the_load_steps_duckdb_instances(monkeypatch):
+    assert Settings(_env_file=None).load_workers == 2  # dlt's own default is 20
+    monkeypatch.setenv("CASCADE_LOAD_WORKERS", "4")
+    assert Settings(_env_file=None).load_workers == 4
+    monkeypatch.setenv("CASCADE_LOAD_WORKERS", "0")
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        Settings(_env_file=None)

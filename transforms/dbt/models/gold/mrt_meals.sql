@@ -52,21 +52,36 @@ intervals as (
 
 ),
 
-anchored as (
+meal_reach as (
 
-    -- iglu's adj_mtimes: the reading nearest the carb entry, if within one sensor interval
+    -- how far from the carb entry its anchor may be: one sensor interval, at most an hour
     select
         m.*,
         coalesce(i.sensor_interval_min, {{ var('sensor_interval_minutes') }}) as interval_min,
-        r.reading_at as anchor_at
+        to_minutes(least(coalesce(i.sensor_interval_min, {{ var('sensor_interval_minutes') }}), 60))
+            as anchor_reach
 
     from meals as m
     left join intervals as i using (subject_id, local_date)
+
+),
+
+anchored as (
+
+    -- iglu's adj_mtimes: the reading nearest the carb entry, if within one sensor interval.
+    -- The join's conditions are plain comparisons of one side with the other, so DuckDB hashes
+    -- by subject: with abs(reading - meal) <= interval, an outer join's condition it cannot
+    -- split, it compared every meal with every reading of every subject (12 s for 200 people
+    -- over 14 days, 288 s for 1,000).
+    select
+        m.* exclude (anchor_reach),
+        r.reading_at as anchor_at
+
+    from meal_reach as m
     left join readings as r
         on r.subject_id = m.subject_id
-        and r.reading_at between m.meal_at - interval 1 hour and m.meal_at + interval 1 hour
-        and abs(epoch(r.reading_at) - epoch(m.meal_at))
-            <= 60 * coalesce(i.sensor_interval_min, {{ var('sensor_interval_minutes') }})
+        and r.reading_at >= m.meal_at - m.anchor_reach
+        and r.reading_at <= m.meal_at + m.anchor_reach
     qualify row_number() over (
         partition by m.subject_id, m.treatment_id
         order by abs(epoch(r.reading_at) - epoch(m.meal_at)), r.reading_at

@@ -6,23 +6,30 @@
   built per period from that period's readings only, as iglu would be given them.
   Everything is computed per distinct window (macros/periods.sql): a subject with less than
   90 days of data has one window for several periods, and pays for it once. Built in groups of
-  subjects (macros/subject_batches.sql): MAGE's walks and the quantiles do not spill to disk.
+  subjects (macros/subject_batches.sql): MAGE's walks and the quantiles do not spill to disk;
+  the groups read the readings once, staged in a temporary table.
 -#}
 
-{{ config(post_hook="{{ insert_subject_batches() }}") }}
+{{ config(
+    pre_hook=before_begin(
+        "{{ stage_batch_input(ref('fct_glucose_readings'),"
+        " ['subject_id', 'local_date', 'reading_at', 'glucose_mg_dl']) }}"
+    ),
+    post_hook=["{{ insert_subject_batches() }}", after_commit("{{ drop_batch_input() }}")],
+) }}
 
 with
 
 period_windows as (
 
-    {{ period_windows(ref('fct_glucose_readings')) }}
+    {{ period_windows(batch_input()) }}
 
 ),
 
 period_readings as (
 
     select subject_id, window_start, local_date, reading_at, glucose_mg_dl::double as gl
-    from ({{ readings_by_window(ref('fct_glucose_readings')) }})
+    from ({{ readings_by_window(batch_input()) }})
     where {{ subject_batch('subject_id', ref('fct_glucose_readings')) }}
 
 ),
