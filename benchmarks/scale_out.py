@@ -19,7 +19,8 @@ run it on an idle machine for planning figures.
 
 The workers inherit CASCADE_DUCKDB_MEMORY_LIMIT (unset: DuckDB's 80 % of RAM); a 2 GiB run pod
 is measured with `CASCADE_DUCKDB_MEMORY_LIMIT=1GiB`. "largest child" is the peak of the worker's
-largest child process: a dbt build, or on PostgreSQL + S3 a dlt load step.
+largest child process: a dbt build, or on PostgreSQL + S3 a dlt load step; the JSON line's
+`largest_child_mib_after` gives it after each step, so the step where it grows names the process.
 
 Usage: `python benchmarks/scale_out.py [--days 14] [--workers 3] [N ...]`
 """
@@ -109,10 +110,14 @@ def one_worker(days: int, names: list[str] | None) -> dict:
     """In a fresh process: the 14-day load then the refresh of `names` (all if None); for
     all sites, each followed by the dbt build over the days it touched."""
     settings = Settings(_env_file=None)
+    # the largest child so far after each step: the step after which it grows set the peak
+    # (the load step's process on PostgreSQL + S3, or a dbt build)
+    child_peaks = {}
     now = datetime.now(UTC)
     started = time.perf_counter()
     load = ingest_sites(settings, names=names, window=Window(now - timedelta(days=days), now))
     load_s = time.perf_counter() - started
+    child_peaks["load"] = peak_memory_mib(children=True)
     subjects = [site.subject_id for site in load.sites]
     dbt = {}
     if names is None:
@@ -120,13 +125,16 @@ def one_worker(days: int, names: list[str] | None) -> dict:
         dbt["load_dbt_s"], dbt["load_dbt_slowest"] = timed_transform(
             settings, (now - timedelta(days=days)).date(), now.date(), subjects
         )
+        child_peaks["load_dbt"] = peak_memory_mib(children=True)
     started = time.perf_counter()
     refresh = ingest_sites(settings, names=names)
     refresh_s = time.perf_counter() - started
+    child_peaks["refresh"] = peak_memory_mib(children=True)
     if names is None:
         dbt["refresh_dbt_s"], dbt["refresh_dbt_slowest"] = timed_transform(
             settings, (now - timedelta(days=1)).date(), now.date(), subjects
         )
+        child_peaks["refresh_dbt"] = peak_memory_mib(children=True)
     for result in (load, refresh):
         assert not result.failed, [s.error for s in result.failed]
     return {
@@ -140,6 +148,7 @@ def one_worker(days: int, names: list[str] | None) -> dict:
         "refresh_fetch_s": refresh.fetch_seconds,
         "peak_mib": peak_memory_mib(),
         "dbt_peak_mib": peak_memory_mib(children=True),
+        "largest_child_mib_after": {step: round(mib) for step, mib in child_peaks.items()},
     }
 
 
