@@ -147,7 +147,7 @@ def one_worker(days: int, names: list[str] | None) -> dict:
         "refresh_rows": refresh.load.fetched if refresh.load else 0,
         "refresh_fetch_s": refresh.fetch_seconds,
         "peak_mib": peak_memory_mib(),
-        "dbt_peak_mib": peak_memory_mib(children=True),
+        "largest_child_mib": peak_memory_mib(children=True),
         "largest_child_mib_after": {step: round(mib) for step, mib in child_peaks.items()},
     }
 
@@ -228,11 +228,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         load_dbt, refresh_dbt = (f"{r[k]:.1f}" if k in r else "–" for k in DBT_KEYS)
-        dbt_peak = f"{r['dbt_peak_mib']:.0f}" if "dbt_peak_mib" in r else "–"
+        child = f"{r['largest_child_mib']:.0f}" if "largest_child_mib" in r else "–"
         print(
             f"| {r['sites']} | {r['workers']} | {r['load_s']:.1f} | {r['load_s'] / r['sites']:.2f} "
             f"| {load_dbt} | {r['refresh_s']:.1f} | {r['refresh_s'] / r['sites']:.3f} "
-            f"| {refresh_dbt} | {r['peak_mib']:.0f} | {dbt_peak} |"
+            f"| {refresh_dbt} | {r['peak_mib']:.0f} | {child} |"
         )
 
 
