@@ -1,14 +1,22 @@
 """The lake's layout: bronze and silver partitioned (per-subject and per-month reads prune files),
-small writes inlined in the catalog until `cascade maintain` flushes them, and raw merges that
-stay exact re-run after re-run (a partitioned raw table once doubled under dlt's merge)."""
+small writes inlined in the catalog until `cascade maintain` flushes them, raw merges that
+stay exact re-run after re-run (a partitioned raw table once doubled under dlt's merge), and raw
+written in time order (window reads skip the row groups of other days)."""
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 from cascade.ingest import run_load
 from cascade.lake.connection import connect, metadata_prefix
-from cascade.lake.layout import INLINE_ROWS, PARTITION_KEYS, inlining_options, unpartitioned
+from cascade.lake.layout import (
+    INLINE_ROWS,
+    PARTITION_KEYS,
+    inlining_options,
+    unpartitioned,
+    unsorted_raw_tables,
+)
 from cascade.lake.maintenance import run_maintenance
 from cascade.sources.nightscout import FetchStats, nightscout_file
 from cascade.transform import run_transform
@@ -77,3 +85,43 @@ def test_tables_get_their_keys_and_new_files_follow_them(local_settings):
     assert limits[("GLOBAL", None)] == "0" and limits[("SCHEMA", "raw")] == str(INLINE_ROWS)
     assert limits[("TABLE", "silver.fct_glucose_readings")] == str(INLINE_ROWS)
     assert ("TABLE", "gold.mrt_agp") not in limits
+
+
+def out_of_order(con, table: str) -> list[tuple[int, int]]:
+    """(rows, rows whose date_ms is below the previous row's) of each data file of raw `table`,
+    in the files' physical row order."""
+    files = con.execute(
+        f"select data_file from ducklake_list_files('ducklake', '{table}', schema => 'raw')"
+    ).fetchall()
+    return [
+        con.execute(
+            "select count(*), count(*) filter (where date_ms < previous) from ("
+            "select date_ms, lag(date_ms) over (order by file_row_number) as previous "
+            f"from read_parquet('{path}', file_row_number = true))"
+        ).fetchone()
+        for (path,) in files
+    ]
+
+
+def test_raw_is_written_in_time_order_and_maintain_sorts_older_tables(local_settings):
+    records = demo_records(date(2024, 3, 1), 3, "alice")
+    for rows in records.values():
+        random.Random(7).shuffle(rows)  # uploads arrive in any order (Nightscout: newest first)
+    stats = FetchStats()
+    run_load(local_settings, nightscout_file(records, stats), stats)
+    with connect(local_settings) as con:
+        assert unsorted_raw_tables(con, local_settings) == []
+        for table in ("entries", "treatments", "devicestatus"):
+            (rows, disordered), *_ = out_of_order(con, table)
+            assert rows > 30 and disordered == 0, table
+        # a table made before raw was sorted (or by hand) gets the order from maintenance
+        con.execute("create table ducklake.raw.legacy (subject_id varchar, date_ms bigint)")
+        con.execute("insert into ducklake.raw.legacy values ('alice', 3), ('alice', 1)")
+        assert unsorted_raw_tables(con, local_settings) == ["legacy"]
+    report = run_maintenance(local_settings)
+    assert report.sorted_tables == ["raw.legacy"]
+    assert "sorted by time from now on" in report.describe()
+    with connect(local_settings, read_only=True) as con:
+        assert unsorted_raw_tables(con, local_settings) == []
+        # maintenance flushed the inlined rows of the table into a file, sorted
+        assert out_of_order(con, "legacy") == [(2, 0)]

@@ -21,6 +21,14 @@ expire, and dbt rebuilds a table model as a new table every run (as dlt does its
 tables every load): inlined, an hourly refresh left ~30 catalog tables behind per run and
 every later statement slowed (a refresh took 34 s on a maintained lake, 56 s ten runs later).
 Everything else writes files (global limit 0, explicit: DuckLake's own default inlines).
+
+Sorting: raw tables are sorted by their time, `date_ms` (RAW_SORTED_BY, a dlt `sort` hint that
+cascade's dlt destination declares as the table's DuckLake sort order when it creates the
+table). DuckLake sorts what is inserted into such a table, and dlt's merge inserts in the order
+of its staging table, so each Parquet row group of raw spans a short stretch of time: the
+bronze models read a window's row groups, not all of raw (a 14-day load of a thousand sites
+writes files that each span all 14 days, and unsorted, every row group spanned them too).
+Lakes created before get the order from `cascade maintain`, which sorts what it rewrites.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from cascade.lake.connection import metadata_prefix, quote
 from cascade.settings import Settings
 
 INLINE_ROWS = 1000
+RAW_SORTED_BY = ("date_ms",)
 SUBJECT_BUCKETS = 16
 BY_SUBJECT = (f"bucket({SUBJECT_BUCKETS}, subject_id)",)
 BY_SUBJECT_AND_MONTH = (*BY_SUBJECT, "year(local_date)", "month(local_date)")
@@ -73,6 +82,40 @@ def ensure_partitioning(
         )
         changed.append(f"{schema}.{table}")
     return changed
+
+
+def unsorted_raw_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """Raw tables with the RAW_SORTED_BY columns and no sort order (made before it existed)."""
+    meta = metadata_prefix(settings)
+    return [
+        row[0]
+        for row in con.execute(
+            f"""
+            select t.table_name
+            from {meta}.ducklake_table as t
+            join {meta}.ducklake_schema as s
+                on s.schema_id = t.schema_id and s.end_snapshot is null
+            where t.end_snapshot is null and s.schema_name = 'raw'
+                and not exists (
+                    select 1 from {meta}.ducklake_sort_info as o
+                    where o.table_id = t.table_id and o.end_snapshot is null
+                )
+                and (
+                    select count(*) from {meta}.ducklake_column as c
+                    where c.table_id = t.table_id and c.end_snapshot is null
+                        and c.column_name in ({", ".join(map(quote, RAW_SORTED_BY))})
+                ) = {len(RAW_SORTED_BY)}
+            order by 1
+            """
+        ).fetchall()
+    ]
+
+
+def raw_sorting_statement(settings: Settings, table: str) -> str:
+    """The statement that gives the raw table `table` the sort order RAW_SORTED_BY."""
+    return (
+        f"alter table {settings.lake_alias}.raw.{table} set sorted by ({', '.join(RAW_SORTED_BY)})"
+    )
 
 
 # schemas whose tables are written in small batches and never replaced

@@ -3,7 +3,8 @@
 Daily loads leave many small Parquet files, rows inlined in the catalog, one snapshot per
 commit and, after a killed load, a `raw_staging_*` schema and a dlt working folder under
 `CASCADE_HOME/tmp`. Maintenance removes those leftovers once stale, flushes inlined rows,
-merges adjacent small files (transparent to time travel), expires snapshots older than
+merges adjacent small files (transparent to time travel; raw's files sorted by time, see
+`cascade.lake.layout`), expires snapshots older than
 `older_than` and deletes the files that only those snapshots used once they have been
 scheduled for deletion longer than `older_than`, so a reader that started before this run
 never loses a file under it. Query results never change; time travel before the cut-off does.
@@ -35,6 +36,7 @@ from cascade.lake.connection import (
     quote,
     spill_dir_pid,
 )
+from cascade.lake.layout import raw_sorting_statement, unsorted_raw_tables
 from cascade.lake.lock import writer_lock
 from cascade.settings import Settings
 
@@ -72,6 +74,7 @@ class MaintenanceReport:
     flushed_rows: int = 0
     merged_files: int = 0
     merged_into: int = 0
+    sorted_tables: list[str] = field(default_factory=list)
     expired_snapshots: int = 0
     deleted_files: int = 0
     lock_wait_seconds: float = 0.0
@@ -102,6 +105,12 @@ class MaintenanceReport:
             f"{', '.join(self.removed_dirs) or 'none'}",
             f"({self.seconds:.1f} s, {self.lock_wait_seconds:.1f} s waiting for the writer lock)",
         ]
+        if self.sorted_tables:
+            lines.insert(
+                0,
+                f"sorted by time from now on (a lake made before raw was): "
+                f"{', '.join(self.sorted_tables)}",
+            )
         return "\n".join(lines)
 
 
@@ -233,6 +242,10 @@ def run_maintenance(
         for folder in stale_work_dirs(settings, work_dir_age):
             shutil.rmtree(folder, ignore_errors=True)
             report.removed_dirs.append(str(folder))
+        # before flushing and merging, which then write sorted files
+        for table in unsorted_raw_tables(con, settings):
+            _call(con, raw_sorting_statement(settings, table))
+            report.sorted_tables.append(f"raw.{table}")
         flushed = _call(con, f"call ducklake_flush_inlined_data({alias})")
         report.flushed_rows = sum(row[2] for row in flushed)
         merged = _call(con, f"call ducklake_merge_adjacent_files({alias})")

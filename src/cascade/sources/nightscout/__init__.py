@@ -21,6 +21,7 @@ import dlt
 import pyarrow as pa
 from dlt.sources import DltResource
 
+from cascade.lake.layout import RAW_SORTED_BY
 from cascade.sources.files import UNROUTABLE
 from cascade.sources.nightscout.helpers import NightscoutClient, Window
 from cascade.sources.nightscout.records import Batch, iso_to_ms, to_batch
@@ -166,6 +167,8 @@ def build_resources(
             name=collection,
             write_disposition={"disposition": "merge", "strategy": "upsert"},
             primary_key=list(PRIMARY_KEY),
+            # the lake sorts raw by time (cascade.lake.layout)
+            columns={column: {"sort": True} for column in RAW_SORTED_BY},
         )
         for collection in collections
     ]
