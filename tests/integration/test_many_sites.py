@@ -21,8 +21,10 @@ import requests
 from cascade.demo.server import DemoServer
 from cascade.ingest import ingest_sites
 from cascade.lake.connection import connect
+from cascade.lake.layout import unsorted_raw_tables
 from cascade.settings import Settings
 from cascade.sites import import_sites, list_sites, remove_site
+from tests.integration.test_layout import out_of_order
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 SITES = 20
@@ -136,6 +138,10 @@ def test_twenty_sites_load_once_opaque_and_refresh_only_the_new_hour(
         subjects = {subject for _, subject in counts}
         assert subjects == {registry[p.slug].subject_id for p in server.people[:-1]}
         assert all(OPAQUE.match(s) for s in subjects)
+        with connect(settings) as con:  # the sites' pages landed in time order
+            assert unsorted_raw_tables(con, settings) == []
+            files = out_of_order(con, "entries")
+            assert files and all(rows > 0 and disordered == 0 for rows, disordered in files)
         names_and_urls = [p.slug for p in server.people] + server.site_urls + ["127.0.0.1"]
         assert not [s for s in subjects if any(n in s for n in names_and_urls)]
         # secrets are never stored, only the names of their variables

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from cascade.settings import Settings
 from cascade.sites.registry import MARKED, Site
-from cascade.sources.nightscout import COLLECTIONS, FetchStats, _rows
+from cascade.sources.nightscout import COLLECTIONS, SORT_HINTS, FetchStats, _rows
 from cascade.sources.nightscout.helpers import NightscoutClient, NightscoutError, Window
 from cascade.sources.nightscout.settings import PRIMARY_KEY
 
@@ -274,4 +274,5 @@ def sites_source(items: Iterable, collections: tuple[str, ...] = COLLECTIONS):
         name="nightscout_sites",
         write_disposition={"disposition": "merge", "strategy": "upsert"},
         primary_key=list(PRIMARY_KEY),
+        columns=SORT_HINTS,
     )

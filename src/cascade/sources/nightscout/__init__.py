@@ -154,6 +154,10 @@ def _timed(pages: Iterator[list[dict]], stats: FetchStats) -> Iterator[list[dict
         yield page
 
 
+# the lake sorts raw by time (cascade.lake.layout)
+SORT_HINTS = {column: {"sort": True} for column in RAW_SORTED_BY}
+
+
 def build_resources(
     pages: Pages,
     stats: FetchStats,
@@ -167,8 +171,7 @@ def build_resources(
             name=collection,
             write_disposition={"disposition": "merge", "strategy": "upsert"},
             primary_key=list(PRIMARY_KEY),
-            # the lake sorts raw by time (cascade.lake.layout)
-            columns={column: {"sort": True} for column in RAW_SORTED_BY},
+            columns=SORT_HINTS,
         )
         for collection in collections
     ]
