@@ -127,9 +127,13 @@ class IngestResult:
 
 class SortedDuckLakeClient(DuckLakeClient):
     """dlt's DuckLake client, which also declares the `sort` column hints of a table it creates
-    as the table's DuckLake sort order (as dlt's own client does `partition` hints): DuckLake
-    then sorts every INSERT into it, so each file's row groups hold a narrow range of the sort
-    columns and a query on a time window reads only the row groups of that window."""
+    as the table's DuckLake sort order (as dlt's own client does `partition` hints).
+
+    DuckLake sorts every INSERT into such a table. dlt creates its staging tables the same way,
+    so its copy into staging is sorted, and its MERGE into the raw table writes the rows in
+    that order (DuckDB keeps insertion order; rows updated and rows inserted by one merge
+    interleave a little). Each row group then spans a short range of the sort columns, and a
+    query on a time window reads only that window's row groups."""
 
     def _get_table_update_sql(self, table_name, new_columns, generate_alter):
         sql = super()._get_table_update_sql(table_name, new_columns, generate_alter)

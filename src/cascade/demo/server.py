@@ -7,6 +7,7 @@ can misbehave on purpose: injected error statuses and a slow-response delay.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -283,7 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        # a client that hung up (its timeout, a killed load) has no one to read an answer
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines can carry `?token=`, which must not reach a terminal or log."""

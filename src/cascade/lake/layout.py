@@ -24,10 +24,11 @@ Everything else writes files (global limit 0, explicit: DuckLake's own default i
 
 Sorting: raw tables are sorted by their time, `date_ms` (RAW_SORTED_BY, a dlt `sort` hint that
 cascade's dlt destination declares as the table's DuckLake sort order when it creates the
-table). DuckLake sorts what is inserted into such a table, and dlt's merge inserts in the order
-of its staging table, so each Parquet row group of raw spans a short stretch of time: the
-bronze models read a window's row groups, not all of raw (a 14-day load of a thousand sites
-writes files that each span all 14 days, and unsorted, every row group spanned them too).
+table). DuckLake sorts what is inserted into such a table (dlt's staging tables too), and dlt's
+merge keeps the order of its staging table, so each Parquet row group of raw spans a short
+stretch of time: the bronze models read a window's row groups, not all of raw (a 14-day load
+of a thousand sites writes files that each span all 14 days, and unsorted, every row group
+spanned them too).
 Lakes created before get the order from `cascade maintain`, which sorts what it rewrites.
 """
 
