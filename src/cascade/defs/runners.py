@@ -6,6 +6,7 @@ instance under `$CASCADE_HOME/dagster`, so `cascade dev` shows the history of `c
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -34,6 +35,7 @@ from cascade.defs.partitions import (
     touched_range,
 )
 from cascade.defs.resources import CascadeResource
+from cascade.defs.storage import EVENT_BATCH_ENV, BatchedSqliteEventLogStorage
 from cascade.settings import Settings
 from cascade.transform import prepare_dbt_project
 
@@ -83,7 +85,8 @@ def last_days(settings: Settings, days: int) -> tuple[date, date]:
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
-    """A DAGSTER_HOME under CASCADE_HOME whose pool limit matches the lake's writers."""
+    """A DAGSTER_HOME under CASCADE_HOME whose pool limit matches the lake's writers, with
+    Dagster's SQLite storage in its default folders, its event log batching (defs/storage.py)."""
     home = (settings.home / "dagster").absolute()
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(
@@ -91,9 +94,16 @@ def prepare_dagster_home(settings: Settings) -> Path:
         "concurrency:\n"
         "  pools:\n"
         f"    default_limit: {pool_limit(settings)}\n"
+        "event_log_storage:\n"
+        f"  module: {BatchedSqliteEventLogStorage.__module__}\n"
+        f"  class: {BatchedSqliteEventLogStorage.__name__}\n"
+        "  config:\n"
+        f"    base_dir: {json.dumps(str(home / 'history' / 'runs'))}\n"  # quoted: any path
         "telemetry:\n"
         "  enabled: false\n"
     )
+    for name, value in EVENT_BATCH_ENV.items():
+        os.environ.setdefault(name, value)  # this process's runs; dev_command passes it on
     return home
 
 
