@@ -3,7 +3,7 @@
 A demo site (`cascade demo-server`, its own process) and a local lake holding its last 14 days
 (`nightscout_pipeline`, untimed). Then, timed, in the same run:
 - refresh: the `nightscout_hourly` job in process, as the `hourly_ingest` schedule runs it
-  (yesterday and today: fetch from the mark minus the look-back, dlt merge, dbt's two steps);
+  (yesterday and today: fetch from the mark minus the look-back, dlt merge, dbt's one step);
 - floor: the same hours over HTTP, DuckDB `read_json` into a DuckLake table and one
   daily-metrics query (what any pipeline must do at least).
 Prints each run's seconds, the median and the ratio. Usage: `python benchmarks/hourly.py [RUNS]`.

@@ -12,7 +12,7 @@ import yaml
 from cascade.defs.partitions import partition_range_tags, pool_limit
 from cascade.defs.resources import CascadeResource
 from cascade.defs.runners import chunks, dagster_dev_command, prepare_dagster_home
-from cascade.defs.transform import CascadeTranslator
+from cascade.defs.transform import CascadeTranslator, daily_models
 from cascade.settings import Settings
 
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
@@ -65,6 +65,33 @@ def test_translator_keys_groups_and_sources():
     assert translator.get_asset_key(model) == dg.AssetKey(["silver", "fct_glucose_readings"])
     assert translator.get_group_name(model) == "silver"
     assert translator.get_asset_key(source) == dg.AssetKey(["raw", "entries"])
+
+
+def test_daily_models_are_the_incremental_ones_and_the_models_upstream_of_them():
+    def node(materialized: str, *parents: str, kind: str = "model") -> dict:
+        return {
+            "resource_type": kind,
+            "config": {"materialized": materialized},
+            "depends_on": {"nodes": list(parents)},
+        }
+
+    manifest = {
+        "nodes": {
+            "model.c.profile": node("table", "source.c.raw.profile"),
+            "model.c.periods": node("table", "model.c.profile"),
+            "model.c.readings": node("incremental", "source.c.raw.entries", "model.c.periods"),
+            "model.c.daily": node("incremental", "model.c.readings"),
+            "model.c.agp": node("table", "model.c.readings"),
+            "model.c.dates": node("table", "model.c.readings"),
+            "test.c.unique_daily": node("test", "model.c.daily", kind="test"),
+        }
+    }
+    assert daily_models(manifest) == {
+        "model.c.profile",
+        "model.c.periods",
+        "model.c.readings",
+        "model.c.daily",
+    }
 
 
 def test_resource_rebuilds_settings_without_copying_environment_secrets(tmp_path, monkeypatch):

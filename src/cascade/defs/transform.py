@@ -1,15 +1,15 @@
-"""dbt assets: bronze → silver → gold as two multi-assets over one manifest.
+"""dbt assets: bronze -> silver -> gold as one multi-asset over the manifest.
 
 Incremental models (window_replace by local day) are partitioned like the raw tables they
-read, and so are the few table models they read (the profile's): a step is one dbt process
-(seconds of start-up), so a run makes two, not three with the profile tables apart. The other
-table models (dimensions, whole-period marts) are rebuilt whole by every run, downstream of
-the daily ones, and carry no partitions. Both run dbt through `cascade.transform`, exactly as
-`cascade transform` does; dbt's tests become asset checks, and `dbt build` skips whatever sits
-downstream of a failing test.
+read, and so are the few table models they read (the profile's). The other table models
+(dimensions, whole-period marts) are rebuilt whole by every run and carry no partitions. One
+multi-asset holds both (Dagster allows mixed partitions in a multi-asset that can be subset),
+so a run makes one dbt process (seconds of start-up each), not one per kind of partitions. It
+runs dbt through `cascade.transform`, exactly as `cascade transform` does; dbt's tests become
+asset checks, and `dbt build` skips whatever sits downstream of a failing test.
 """
 
-import logging
+import json
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -38,22 +38,6 @@ from cascade.transform import (
 )
 
 LAYERS = ("bronze", "silver", "gold")
-
-
-class CoversTestsAreObservations(logging.Filter):
-    """Drops dagster-dbt's warning, three times a run, that a `covers` test (tests/generic/
-    covers.sql) is logged as an observation: that test reads a model of the other dbt step by
-    design, so it is no asset check; it still fails its step when it fails."""
-
-    PREFIX = "Logging an `AssetObservation` instead of an `AssetCheckResult` for dbt test `covers_"
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.PREFIX)
-
-
-logging.getLogger("dagster.builtin").addFilter(CoversTestsAreObservations())
-# every incremental model and every model upstream of one (dbt's graph operator)
-DAILY_SELECTOR = "+config.materialized:incremental"
 
 
 class CascadeTranslator(DagsterDbtTranslator):
@@ -106,8 +90,8 @@ def run_subjects(context: dg.AssetExecutionContext) -> list[str] | None:
 
 
 def run_range(context: dg.AssetExecutionContext) -> tuple[date | None, date | None]:
-    """The run's partition range as dbt's window, for a step without partitions of its own
-    (the table models' step rebuilds what the partitioned step's window changed)."""
+    """The run's partition range as dbt's window, from its tags (a run of table models alone
+    rebuilds what that range changed); (None, None), every day, without them."""
     tags = context.run.tags
     if RANGE_START_TAG not in tags:
         return None, None
@@ -115,30 +99,59 @@ def run_range(context: dg.AssetExecutionContext) -> tuple[date | None, date | No
     return first, date.fromordinal(last.toordinal() + 1)
 
 
+def run_window(context: dg.AssetExecutionContext) -> tuple[date | None, date | None]:
+    """dbt's window: the days of the run's partitions when it builds daily models, else
+    run_range (table models alone)."""
+    specs = context.assets_def.specs_by_key
+    if any(specs[key].partitions_def for key in context.selected_asset_keys):
+        return local_dates(partition_window(context))
+    return run_range(context)
+
+
+def daily_models(manifest: Mapping[str, Any]) -> set[str]:
+    """dbt's `+config.materialized:incremental`: every incremental model and every model
+    upstream of one (the profile tables they read), by unique id."""
+    nodes = manifest["nodes"]
+    daily = {
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"
+    }
+    pending = list(daily)
+    while pending:
+        for parent in nodes[pending.pop()]["depends_on"]["nodes"]:
+            if parent in nodes and nodes[parent]["resource_type"] == "model" and parent not in daily:
+                daily.add(parent)
+                pending.append(parent)
+    return daily
+
+
 def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy):
-    """The partitioned (incremental) and unpartitioned (table) dbt assets."""
+    """Every model in one multi-asset, so a run starts one dbt process (seconds of start-up).
+    The daily models (daily_models) carry the daily partitions, the other tables none: Dagster
+    allows both in one multi-asset that can be subset, as dagster-dbt's are."""
     project = dbt_project()
-    common = dict(
-        manifest=project.manifest_path,
-        project=project,
-        dagster_dbt_translator=CascadeTranslator(),
-        pool=LAKE_POOL,
-    )
+    manifest = json.loads(project.manifest_path.read_text())
+    translator = CascadeTranslator()
+    daily = {
+        translator.get_asset_key(manifest["nodes"][uid]) for uid in daily_models(manifest)
+    }
 
     @dbt_assets(
-        name="dbt_daily",
-        select=DAILY_SELECTOR,
+        name="dbt_models",
+        manifest=manifest,
+        project=project,
+        dagster_dbt_translator=translator,
+        pool=LAKE_POOL,
         partitions_def=partitions,
         backfill_policy=policy,
-        **common,
     )
-    def dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource):
-        yield from dbt_build(context, dbt, cascade, *local_dates(partition_window(context)))
-
-    @dbt_assets(name="dbt_tables", exclude=DAILY_SELECTOR, **common)
-    def dbt_tables(
+    def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, cascade: CascadeResource
     ):
-        yield from dbt_build(context, dbt, cascade, *run_range(context))
+        yield from dbt_build(context, dbt, cascade, *run_window(context))
 
-    return [dbt_daily, dbt_tables]
+    def partitioned_if_daily(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return spec if spec.key in daily else spec.replace_attributes(partitions_def=None)
+
+    return [dbt_models.map_asset_specs(partitioned_if_daily)]

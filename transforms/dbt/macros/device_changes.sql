@@ -6,7 +6,8 @@
   change, kept at its first event. One select (subject_id, treatment_id, change_type, event_type,
   changed_at, local_at, local_date) for a CTE: fct_device_changes lists these changes, and
   fct_glucose_readings takes sensor starts from it directly, so that the incremental readings do
-  not depend on a table model (which would cost every Dagster run extra dbt steps).
+  not depend on a table model (which would then carry the daily partitions too: daily_models in
+  cascade/defs/transform.py).
 -#}
 {% macro device_changes(treatments, same_change_minutes=60) %}
     select * exclude (is_new_change)

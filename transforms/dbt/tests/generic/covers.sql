@@ -1,11 +1,9 @@
 {#-
   Every non-null `field` of `relation` (within the run's window on its `window_column`, when
   given) is a value of this column: referential integrity stated on the dimension's side.
-  dbt's `relationships` on the fact would say the same, but it makes the fact's check depend on
-  the dimension, which Dagster then orders between the incremental steps: stated here, a run
-  builds every incremental model, then the tables (two dbt steps). The test reads a model of
-  the other step, so dagster-dbt makes it no asset check: it runs in the tables' step, fails
-  that step when it fails, and is recorded as an observation of both models.
+  dbt's `relationships` on the fact would say the same, but it would make the fact's check
+  (a daily, partitioned model) wait for the dimension (a whole table): stated here, it is an
+  asset check of the dimension, run once the dimension is built.
 -#}
 {% test covers(model, column_name, relation, field, window_column=none) %}
     select f.{{ field }}
