@@ -120,7 +120,11 @@ def daily_models(manifest: Mapping[str, Any]) -> set[str]:
     pending = list(daily)
     while pending:
         for parent in nodes[pending.pop()]["depends_on"]["nodes"]:
-            if parent in nodes and nodes[parent]["resource_type"] == "model" and parent not in daily:
+            if (
+                parent in nodes
+                and nodes[parent]["resource_type"] == "model"
+                and parent not in daily
+            ):
                 daily.add(parent)
                 pending.append(parent)
     return daily
@@ -133,9 +137,7 @@ def build_dbt_assets(partitions: dg.PartitionsDefinition, policy: dg.BackfillPol
     project = dbt_project()
     manifest = json.loads(project.manifest_path.read_text())
     translator = CascadeTranslator()
-    daily = {
-        translator.get_asset_key(manifest["nodes"][uid]) for uid in daily_models(manifest)
-    }
+    daily = {translator.get_asset_key(manifest["nodes"][uid]) for uid in daily_models(manifest)}
 
     @dbt_assets(
         name="dbt_models",
