@@ -212,20 +212,3 @@ def test_result_summary_names_the_window():
         "2 models built (2024-03-01 to 2024-03-02), 3 tests passed, 0 failed, "
         "1 unit tests passed, in 2.5 s"
     )
-
-
-def test_only_the_covers_observation_warning_is_dropped():
-    import logging
-
-    from cascade.defs.transform import CoversTestsAreObservations
-
-    def record(message: str) -> logging.LogRecord:
-        return logging.LogRecord("dagster.builtin", logging.WARNING, "", 0, message, None, None)
-
-    dropped = CoversTestsAreObservations()
-    prefix = "Logging an `AssetObservation` instead of an `AssetCheckResult` for dbt test "
-    assert not dropped.filter(record(prefix + "`covers_dim_date_date_day`.\n\nThis test ..."))
-    assert dropped.filter(record(prefix + "`unique_dim_date_date_day`.\n\nThis test ..."))
-    assert dropped.filter(record("dbt build failed"))
-    installed = logging.getLogger("dagster.builtin").filters
-    assert any(isinstance(f, CoversTestsAreObservations) for f in installed)
