@@ -121,6 +121,15 @@ def test_multiprocess_executor_run(local_settings: Settings, monkeypatch, tmp_pa
     assert len(step_pids) == sum(e.is_step_start for e in events) > 1
     assert os.getpid() not in step_pids
     assert layer_counts(local_settings)["raw.entries"] == day_count(DAY)
+    # a table model materialised alone (the UI's Materialize on it): no partition, rebuilt
+    # whole by the same dbt multi-asset
+    agp = dg.AssetKey(["gold", "mrt_agp"])
+    job = build_definitions(local_settings).resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
+        alone = job.execute_in_process(instance=instance, asset_selection=[agp])
+    assert alone.success
+    assert [m.asset_key for m in alone.get_asset_materialization_events()] == [agp]
+    assert alone.get_asset_materialization_events()[0].partition is None
 
 
 def test_concurrent_partitions_reach_gold_and_a_rerun_changes_nothing(lake_settings: Settings):
