@@ -122,6 +122,7 @@ def test_dagster_dev_command_points_at_the_code_location_and_the_demo_site(tmp_p
     assert env["DAGSTER_HOME"] == str(tmp_path.absolute() / "dagster")
     assert env["CASCADE_NIGHTSCOUT_URL"] == "http://127.0.0.1:9/"
     assert env["CASCADE_SUBJECT_ID"] == "demo"
+    assert env["DAGSTER_EVENT_BATCH_SIZE"] == "1000"  # its runs store events in batches
 
 
 def test_pyproject_names_the_code_location():
