@@ -28,8 +28,8 @@ table). DuckLake sorts what is inserted into such a table (dlt's staging tables 
 merge keeps the order of its staging table, so each Parquet row group of raw spans a short
 stretch of time: the bronze models read a window's row groups, not all of raw (a 14-day load
 of a thousand sites writes files that each span all 14 days, and unsorted, every row group
-spanned them too).
-Lakes created before get the order from `cascade maintain`, which sorts what it rewrites.
+spanned them too). Lakes created before get the order from `cascade maintain`, which sorts
+what it rewrites.
 """
 
 from __future__ import annotations
