@@ -74,7 +74,7 @@ anchored as (
     -- split, it compared every meal with every reading of every subject (12 s for 200 people
     -- over 14 days, 288 s for 1,000).
     select
-        m.* exclude (anchor_reach),
+        m.* exclude (anchor_reach),  -- noqa: RF02
         r.reading_at as anchor_at
 
     from meal_reach as m
