@@ -16,10 +16,12 @@ quarter of every hourly build), except those whose raw table is missing.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -262,10 +264,36 @@ class CascadeDbtCli(DbtCliResource):
 PARSE_ARTIFACTS = ("manifest.json", "partial_parse.msgpack", "semantic_manifest.json")
 
 
-def prepare_dbt_project() -> None:
-    """`dbt parse` now, quietly: a model added since install becomes an asset (partial parsing
-    keeps this to seconds). The CLI's runners call it once per command, since they run from a
-    checkout; deployments parse once at build time.
+# what a parse of the project does not read: its outputs and dbt's logs
+NOT_PARSED = frozenset({"target", "logs", "dbt_packages"})
+ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
+
+
+def parse_inputs(project_dir: Path = PROJECT_DIR) -> str:
+    """A fingerprint of what `dbt parse` reads: dbt's version, each project file's path, size
+    and modification time, and the values of the environment variables the files name in
+    `env_var(...)` (secrets' names only: DBT_ENV_SECRET_* never reach the manifest)."""
+    digest = hashlib.sha256(f"dbt {DBT_VERSION}\n".encode())
+    names: set[str] = set()
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if relative.parts[0] in NOT_PARSED or not path.is_file():
+            continue
+        stat = path.stat()
+        digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        if path.suffix in (".sql", ".yml", ".yaml"):
+            names.update(ENV_VAR_CALL.findall(path.read_text(errors="replace")))
+    for name in sorted(names):
+        value = "" if name.startswith(SECRET_PREFIX) else os.environ.get(name, "\0unset")
+        digest.update(f"{name}={value}\n".encode())
+    return digest.hexdigest()
+
+
+def prepare_dbt_project(force: bool = False) -> None:
+    """`dbt parse` now, quietly, unless nothing it reads changed since the last one (the
+    manifest is there and `parse_inputs` matches: milliseconds instead of dbt's seconds of
+    start-up) and not `force`: a model added since install becomes an asset. The CLI's runners call it once
+    per command, since they run from a checkout; deployments parse once at build time.
 
     Safe beside other processes of this checkout (two commands, test workers): one parse at a
     time, under a file lock, into a private folder whose artifacts then replace the project's
@@ -274,15 +302,22 @@ def prepare_dbt_project() -> None:
     resource = CascadeDbtCli(project_dir=project, dbt_executable=str(DBT_EXECUTABLE))
     target = PROJECT_DIR / project.target_path  # relative to the project, as dbt reads it
     target.mkdir(parents=True, exist_ok=True)
-    with FileLock(target / "parse.lock"), tempfile.TemporaryDirectory(dir=target) as work:
-        private = Path(work)
-        if (target / "partial_parse.msgpack").exists():
-            shutil.copy2(target / "partial_parse.msgpack", private / "partial_parse.msgpack")
-        with patched_environ(DBT_QUIET_ENV), redirect_stdout(io.StringIO()):
-            resource.cli(["parse", "--quiet"], target_path=private).wait()
-        for name in PARSE_ARTIFACTS:
-            if (private / name).exists():
-                os.replace(private / name, target / name)
+    stamp = target / "parse.inputs"
+    with FileLock(target / "parse.lock"):
+        inputs = parse_inputs()
+        parsed = stamp.read_text() if stamp.exists() else None
+        if not force and parsed == inputs and (target / "manifest.json").exists():
+            return
+        with tempfile.TemporaryDirectory(dir=target) as work:
+            private = Path(work)
+            if (target / "partial_parse.msgpack").exists():
+                shutil.copy2(target / "partial_parse.msgpack", private / "partial_parse.msgpack")
+            with patched_environ(DBT_QUIET_ENV), redirect_stdout(io.StringIO()):
+                resource.cli(["parse", "--quiet"], target_path=private).wait()
+            for name in PARSE_ARTIFACTS:
+                if (private / name).exists():
+                    os.replace(private / name, target / name)
+        stamp.write_text(inputs)
 
 
 def dbt_resource() -> DbtCliResource:

@@ -268,10 +268,28 @@ def test_window_runs_equal_a_full_refresh(local_settings: Settings):
     assert days == [("demo", 3), ("messy", 1), ("other", 3)]
 
 
+def test_a_parse_is_skipped_when_nothing_it_reads_changed(monkeypatch):
+    from cascade.transform import CascadeDbtCli, prepare_dbt_project
+
+    commands, cli = [], CascadeDbtCli.cli
+
+    def spy(self, args, *rest, **options):  # dbt runs as ever; its command lines are noted
+        commands.append(args)
+        return cli(self, args, *rest, **options)
+
+    monkeypatch.setattr(CascadeDbtCli, "cli", spy)
+    prepare_dbt_project()  # parses if the project changed since the last parse
+    commands.clear()
+    prepare_dbt_project()
+    assert commands == []
+    prepare_dbt_project(force=True)
+    assert commands == [["parse", "--quiet"]]
+
+
 def _parse(_: int) -> None:
     from cascade.transform import prepare_dbt_project
 
-    prepare_dbt_project()
+    prepare_dbt_project(force=True)
 
 
 def test_concurrent_parses_never_show_a_half_written_manifest():

@@ -19,6 +19,7 @@ from cascade.transform import (
     TransformResult,
     dbt_args,
     dbt_env,
+    parse_inputs,
     patched_environ,
     run_transform,
     unit_test_exclusions,
@@ -212,3 +213,34 @@ def test_result_summary_names_the_window():
         "2 models built (2024-03-01 to 2024-03-02), 3 tests passed, 0 failed, "
         "1 unit tests passed, in 2.5 s"
     )
+
+
+def test_parse_inputs_change_with_what_dbt_parse_reads(tmp_path: Path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "m.sql"
+    model.write_text("select 1")
+    (tmp_path / "profiles.yml").write_text(
+        "a: \"{{ env_var('CASCADE_X') }}\"\nb: \"{{ env_var('DBT_ENV_SECRET_KEY') }}\"\n"
+    )
+    monkeypatch.setenv("CASCADE_X", "1")
+    monkeypatch.setenv("DBT_ENV_SECRET_KEY", "first")
+    first = parse_inputs(tmp_path)
+    assert parse_inputs(tmp_path) == first
+
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "manifest.json").write_text("{}")  # dbt's output, not its input
+    monkeypatch.setenv("DBT_ENV_SECRET_KEY", "second")  # a secret never reaches the manifest
+    monkeypatch.setenv("CASCADE_UNNAMED", "1")  # no file names it
+    assert parse_inputs(tmp_path) == first
+
+    changes = [
+        lambda: monkeypatch.setenv("CASCADE_X", "2"),
+        lambda: os.utime(model, ns=(0, 0)),
+        lambda: model.write_text("select 2"),
+        lambda: (tmp_path / "models" / "n.sql").write_text("select 3"),
+    ]
+    seen = {first}
+    for change in changes:
+        change()
+        seen.add(parse_inputs(tmp_path))
+    assert len(seen) == len(changes) + 1
