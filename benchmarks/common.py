@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import subprocess
@@ -35,16 +36,33 @@ def wait_for_port(port: int, timeout_s: float = 30) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+# the benchmark's own servers running now, name -> pid (the demo sites, moto's S3): they
+# share the machine's cores with what is measured, and `cpu_seconds` tells how much they took
+HELPERS: dict[str, int] = {}
+
+
 @contextmanager
-def process(args: list[str], port: int) -> Iterator[None]:
-    """Run a server process until the block ends."""
+def process(args: list[str], port: int, name: str | None = None) -> Iterator[None]:
+    """Run a server process until the block ends (listed in HELPERS under `name`, if given)."""
     child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
+        if name:
+            HELPERS[name] = child.pid
         yield
     finally:
+        HELPERS.pop(name, None)
         child.terminate()
         child.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux's /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -67,7 +85,8 @@ def scale_settings(home: Path) -> Iterator[Settings]:
     admin.autocommit = True
     admin.cursor().execute(f"create database {name}")
     try:
-        with process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port):
+        moto = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+        with process(moto, port, name="moto"):
             endpoint = f"http://127.0.0.1:{port}"
             boto3.client(
                 "s3",

@@ -21,6 +21,8 @@ The workers inherit CASCADE_DUCKDB_MEMORY_LIMIT (unset: DuckDB's 80 % of RAM); a
 is measured with `CASCADE_DUCKDB_MEMORY_LIMIT=1GiB`. "largest child" is the peak of the worker's
 largest child process: a dbt build, or on PostgreSQL + S3 a dlt load step; the JSON line's
 `largest_child_mib_after` gives it after each step, so the step where it grows names the process.
+`helper_cpu_s` gives the CPU seconds the demo server and moto's S3 took during each step: they
+run on the same cores as the worker, where a deployment's Nightscout sites and S3 would not.
 
 Usage: `python benchmarks/scale_out.py [--days 14] [--workers 3] [N ...]`
 """
@@ -39,7 +41,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import BIN, free_port, peak_memory_mib, process, scale_settings  # noqa: E402
+from common import (  # noqa: E402
+    BIN,
+    HELPERS,
+    cpu_seconds,
+    free_port,
+    peak_memory_mib,
+    process,
+    scale_settings,
+)
 from many_sites import serve  # noqa: E402
 
 from cascade.demo.server import people  # noqa: E402
@@ -50,6 +60,7 @@ from cascade.sources.nightscout.helpers import Window  # noqa: E402
 from cascade.transform import prepare_dbt_project, run_transform  # noqa: E402
 
 KEY = "benchmark-subject-key"
+HELPERS_ENV = "BENCH_HELPER_PIDS"  # the demo server's and moto's pids, for a worker
 DBT_KEYS = ("load_dbt_s", "refresh_dbt_s")
 LAKE_FIELDS = (
     "catalog_url",
@@ -68,7 +79,7 @@ def _plain(value):
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The CASCADE_* environment a run worker of this lake gets (as from a Secret)."""
-    env = {**os.environ, "CASCADE_SUBJECT_KEY": KEY}
+    env = {**os.environ, "CASCADE_SUBJECT_KEY": KEY, HELPERS_ENV: json.dumps(HELPERS)}
     for name in LAKE_FIELDS:
         env[f"CASCADE_{name.upper()}"] = str(_plain(getattr(settings, name)))
     return env
@@ -113,11 +124,22 @@ def one_worker(days: int, names: list[str] | None) -> dict:
     # the largest child so far after each step: the step after which it grows set the peak
     # (the load step's process on PostgreSQL + S3, or a dbt build)
     child_peaks = {}
+    # CPU seconds the demo server and moto took during each step, on the same cores
+    helpers = json.loads(os.environ.get(HELPERS_ENV, "{}"))
+    helper_cpu, used = {}, {name: cpu_seconds(pid) for name, pid in helpers.items()}
+
+    def helpers_took(step: str) -> None:
+        for name, pid in helpers.items():
+            now_used = cpu_seconds(pid)
+            helper_cpu.setdefault(step, {})[name] = round(now_used - used[name], 1)
+            used[name] = now_used
+
     now = datetime.now(UTC)
     started = time.perf_counter()
     load = ingest_sites(settings, names=names, window=Window(now - timedelta(days=days), now))
     load_s = time.perf_counter() - started
     child_peaks["load"] = peak_memory_mib(children=True)
+    helpers_took("load")
     subjects = [site.subject_id for site in load.sites]
     dbt = {}
     if names is None:
@@ -126,15 +148,18 @@ def one_worker(days: int, names: list[str] | None) -> dict:
             settings, (now - timedelta(days=days)).date(), now.date(), subjects
         )
         child_peaks["load_dbt"] = peak_memory_mib(children=True)
+        helpers_took("load_dbt")
     started = time.perf_counter()
     refresh = ingest_sites(settings, names=names)
     refresh_s = time.perf_counter() - started
     child_peaks["refresh"] = peak_memory_mib(children=True)
+    helpers_took("refresh")
     if names is None:
         dbt["refresh_dbt_s"], dbt["refresh_dbt_slowest"] = timed_transform(
             settings, (now - timedelta(days=1)).date(), now.date(), subjects
         )
         child_peaks["refresh_dbt"] = peak_memory_mib(children=True)
+        helpers_took("refresh_dbt")
     for result in (load, refresh):
         assert not result.failed, [s.error for s in result.failed]
     return {
@@ -149,6 +174,7 @@ def one_worker(days: int, names: list[str] | None) -> dict:
         "peak_mib": peak_memory_mib(),
         "largest_child_mib": peak_memory_mib(children=True),
         "largest_child_mib_after": {step: round(mib) for step, mib in child_peaks.items()},
+        "helper_cpu_s": helper_cpu,
     }
 
 
@@ -180,7 +206,7 @@ def main() -> None:
 
     port = free_port()
     rows = []
-    with process(serve(port, max(args.sites)), port):
+    with process(serve(port, max(args.sites)), port, name="demo"):
         url = f"http://127.0.0.1:{port}"
         for n in args.sites:
             # one worker, all N sites
@@ -223,16 +249,20 @@ def main() -> None:
     print(f"CASCADE_DUCKDB_MEMORY_LIMIT: {limit}")
     print(
         "| sites | workers | 14-day load s | s/site | then dbt s | hourly refresh s | s/site "
-        "| then dbt s | peak MiB/worker | largest child MiB |"
+        "| then dbt s | peak MiB/worker | largest child MiB | demo server + moto CPU s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         load_dbt, refresh_dbt = (f"{r[k]:.1f}" if k in r else "–" for k in DBT_KEYS)
         child = f"{r['largest_child_mib']:.0f}" if "largest_child_mib" in r else "–"
+        helpers = " · ".join(
+            f"{step} " + " + ".join(f"{s:.0f}" for s in took.values())
+            for step, took in r.get("helper_cpu_s", {}).items()
+        )
         print(
             f"| {r['sites']} | {r['workers']} | {r['load_s']:.1f} | {r['load_s'] / r['sites']:.2f} "
             f"| {load_dbt} | {r['refresh_s']:.1f} | {r['refresh_s'] / r['sites']:.3f} "
-            f"| {refresh_dbt} | {r['peak_mib']:.0f} | {child} |"
+            f"| {refresh_dbt} | {r['peak_mib']:.0f} | {child} | {helpers or '–'} |"
         )
 
 

@@ -184,3 +184,20 @@ def test_generated_site_stops_at_now_and_defaults_to_its_last_four_days() -> Non
     assert len(result) > 4 * 250
     later = select(generated, "entries", {"find[date][$gte]": str(now_ms + 1)})
     assert later == []
+
+
+def test_a_generated_site_keeps_its_recent_days_whatever_the_shared_cache_dropped() -> None:
+    from cascade.demo.store import RECENT_DAYS, _generated_day
+
+    now = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    site = GeneratedStore(now=now, seed="recent")
+    now_ms = round(now.timestamp() * 1000)
+    week = {"find[date][$gte]": str(now_ms - 7 * 86_400_000), "count": "5000"}  # 8 UTC days
+    hours = {"find[date][$gte]": str(now_ms - 3 * 3_600_000), "count": "5000"}
+    first = select(site, "entries", week)
+    _generated_day.cache_clear()  # as hundreds of other sites' days would push them out
+    refresh = select(site, "entries", hours)
+    assert 0 < len(refresh) < len(first) and refresh == first[: len(refresh)]
+    assert _generated_day.cache_info().misses == 0  # today: from the site's own days
+    assert select(site, "entries", week) == first
+    assert _generated_day.cache_info().misses == 8 - RECENT_DAYS  # the older days again

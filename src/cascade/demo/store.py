@@ -95,10 +95,17 @@ class FileStore:
         return self._profiles
 
 
+# the UTC days a live site is asked for again and again (today, and yesterday within an
+# hourly refresh's look-back), kept by each site: however many sites a server has, an hourly
+# refresh of all of them generates nothing again, as a database serves them from memory
+RECENT_DAYS = 2
+
+
 class GeneratedStore:
     """A site whose history is generated on demand, one cached UTC day at a time.
 
     It holds `history_days` of data up to `now` (the wall clock if not fixed), nothing later.
+    Its RECENT_DAYS stay in its own cache; older days share one of a few hundred days.
     """
 
     def __init__(
@@ -113,6 +120,7 @@ class GeneratedStore:
         # A naive `now` is taken as UTC, like every other time here.
         self._now = now.replace(tzinfo=UTC) if now and now.tzinfo is None else now
         self.history_days = history_days
+        self._recent: dict[tuple[str, date], tuple[list, tuple[dict, ...]]] = {}
 
     def now_ms(self) -> int:
         """The site's present: the fixed `now`, or the wall clock."""
@@ -143,10 +151,20 @@ class GeneratedStore:
                 return
             if not in_range(to_key(start), before_high):
                 continue
-            keys, records = _generated_day(name, day, self.seed, self.uploader)
+            keys, records = self._day(name, day, today)
             low, high = _slice(keys, key_range)
             for index in range(high - 1, low - 1, -1):
                 yield records[index]
+
+    def _day(self, name: str, day: date, today: date) -> tuple[list, tuple[dict, ...]]:
+        if (today - day).days >= RECENT_DAYS:
+            return _generated_day(name, day, self.seed, self.uploader)
+        recent = self._recent  # a new dict when days pass: requests run in threads
+        if (name, day) not in recent:
+            recent = {k: v for k, v in recent.items() if (today - k[1]).days < RECENT_DAYS}
+            recent[name, day] = _generated_day(name, day, self.seed, self.uploader)
+            self._recent = recent
+        return recent[name, day]
 
     def profiles(self) -> list[dict]:
         """The generated person's profile."""
