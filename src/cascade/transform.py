@@ -290,10 +290,11 @@ def parse_inputs(project_dir: Path = PROJECT_DIR) -> str:
 
 
 def prepare_dbt_project(force: bool = False) -> None:
-    """`dbt parse` now, quietly, unless nothing it reads changed since the last one (the
-    manifest is there and `parse_inputs` matches: milliseconds instead of dbt's seconds of
-    start-up) and not `force`: a model added since install becomes an asset. The CLI's runners call it once
-    per command, since they run from a checkout; deployments parse once at build time.
+    """`dbt parse` now, quietly, so that a model added since install becomes an asset;
+    skipped unless `force` when nothing it reads changed since the last one (the manifest is
+    there and `parse_inputs` matches: milliseconds instead of dbt's seconds of start-up). The
+    CLI's runners call it once per command, since they run from a checkout; deployments parse
+    once at build time.
 
     Safe beside other processes of this checkout (two commands, test workers): one parse at a
     time, under a file lock, into a private folder whose artifacts then replace the project's

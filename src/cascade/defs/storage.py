@@ -59,6 +59,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         self._tables: set[str] = set()  # tables seen to exist (has_table)
         self._engines: OrderedDict[str, Engine] = OrderedDict()  # shard -> open engine (LRU)
         self._engines_pid = os.getpid()
+        self._inherited: list[OrderedDict[str, Engine]] = []  # a forked child's, left alone
         super().__init__(base_dir, inst_data)
         self._db_lock = threading.RLock()  # held for a whole batch, across its connections
 
@@ -95,8 +96,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def _engine(self, shard: str) -> Engine:
         """The shard's engine, one connection kept open in its pool (the index and the last
         OPEN_RUN_DATABASES runs); called under the lock. A forked child opens its own."""
-        if self._engines_pid != os.getpid():
-            self._engines, self._engines_pid = OrderedDict(), os.getpid()  # the parent's stay
+        if self._engines_pid != os.getpid():  # never closed here: they are the parent's
+            self._inherited.append(self._engines)
+            self._engines, self._engines_pid = OrderedDict(), os.getpid()
         if shard in self._engines:
             self._engines.move_to_end(shard)
             return self._engines[shard]
@@ -118,6 +120,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             if self._engines_pid == os.getpid():
                 for engine in self._engines.values():
                     engine.dispose()
+            else:
+                self._inherited.append(self._engines)
             self._engines = OrderedDict()
 
     def wipe(self) -> None:
