@@ -35,7 +35,7 @@ test-fast: install  ## unit tests only: seconds, no lake, no network
 	$(BIN)/pytest tests/unit -q
 
 bench: install  ## benchmark scripts that print throughput, ratios and memory
-	@for script in ingest transform backfill year hourly health report many_sites scale_out; do \
+	@for script in ingest transform backfill year hourly dbt_floor health report many_sites scale_out; do \
 	  echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py || exit 1; \
 	done
 
