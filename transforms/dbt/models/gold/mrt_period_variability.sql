@@ -195,7 +195,8 @@ adrr as (
 
 mage as (
 
-    {{ mage_ma('grid_5', ['subject_id', 'window_start']) }}
+    -- sqlfluff's duckdb dialect parses one-parameter lambdas only (mage_ma folds with two)
+    {{ mage_ma('grid_5', ['subject_id', 'window_start']) }}  -- noqa: PRS
 
 ),
 
