@@ -9,7 +9,9 @@ tests, counted from cascade's manifest), each model a handful of rows and each t
   refresh does).
 Prints each build's seconds (the whole dbt process, and dbt's own elapsed time from
 run_results.json), the median milliseconds of a model and of a test, a build that selects
-nothing (dbt's start-up), and one DuckLake `create table` alone. cascade's hourly dbt step cannot be faster than this floor for the same node count.
+nothing (dbt's start-up), and one DuckLake `create table` alone. cascade's hourly dbt step
+cannot be faster than this floor for the same node count. (The incremental models append:
+without a unique key, dbt-duckdb's default strategy.)
 
     .venv/bin/python benchmarks/dbt_floor.py
 """
