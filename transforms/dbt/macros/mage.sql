@@ -409,7 +409,8 @@
 
 {#-
   One step of the fold in mage_walks: each range is three elements (phases 0-2), each phase
-  computing what the next one reads, as the recursive CTEs' nested selects did.
+  computing fields of the state that the next one reads (a lambda cannot name its intermediate
+  values, and repeating them inline made a step cost twice as much).
   0. the candidates (the values carried over from the previous range, then this range's own, in
      row order) and their extremum (5.);
   1. the values carried over to the next range: from the extremum's first position up to this
